@@ -1,0 +1,1 @@
+//! End-to-end test support lives in `tests/e2e`; this library is empty.
