@@ -1,1 +1,20 @@
-//! herald
+//! # Herald
+//!
+//! A self-hosted automations engine for LLM observability data: it watches
+//! traces, experiments and datasets and, on schedules or events, sends
+//! alerts, exports data and enforces retention. Every action that touches
+//! the outside world is a sandboxed WebAssembly component plugin behind the
+//! `herald:automation` WIT contract.
+//!
+//! Modules, one concern each:
+//! * [`plugins`]: the plugin host (engine, registry, sandbox, contract checks);
+//! * [`capabilities`]: what plugins may import (http, object store, records, log);
+//! * [`api`]: the HTTP API;
+//! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
+
+pub mod api;
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod plugins;
+pub mod server;

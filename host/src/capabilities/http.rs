@@ -1,0 +1,197 @@
+//! The `http` capability: outbound HTTP made by the host for a plugin.
+//!
+//! The plugin has no sockets; it asks the host, and the host applies the
+//! operator's rules: the plugin's allow-list ([`HostAllowList`]), the
+//! private-address guard ([`GuardedResolver`]), a timeout cap, a request
+//! size cap and a response size cap enforced while streaming, so a huge
+//! answer is cut off without being buffered. Redirects are not followed
+//! (a redirect could lead past the allow-list) and proxies from the
+//! environment are ignored (they would bypass the address guard).
+
+use super::net_guard::{BlockedAddress, GuardedResolver, HostAllowList, non_public_reason};
+use crate::plugins::bindings::alert::herald::automation::http as wit;
+use crate::plugins::sandbox::CallState;
+use futures::StreamExt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Limits that apply to every request of one plugin.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Hosts the plugin may reach.
+    pub allowed_hosts: HostAllowList,
+    /// Longest a request may take; a plugin may ask for less.
+    pub timeout: Duration,
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_request_bytes: u64,
+}
+
+/// The shared HTTP client (one connection pool for all plugins).
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl HttpClient {
+    /// Builds the client; `allow_private` turns the address guard off.
+    pub fn new(allow_private: bool) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .dns_resolver(GuardedResolver::new(allow_private))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            allow_private,
+        })
+    }
+
+    /// Sends `request` under `limits`. The error is what the plugin sees.
+    pub async fn send(
+        &self,
+        limits: &HttpLimits,
+        request: wit::Request,
+    ) -> Result<wit::Response, wit::HttpError> {
+        use wit::HttpError;
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| HttpError::InvalidRequest(format!("bad URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HttpError::InvalidRequest(format!(
+                "scheme `{}` is not allowed; use http or https",
+                url.scheme()
+            )));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(HttpError::InvalidRequest("URL has no host".into())),
+        };
+        if !limits.allowed_hosts.allows(&host) {
+            return Err(HttpError::HostNotAllowed(host));
+        }
+        // IP literals never reach the resolver; check them here.
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if let (Some(reason), false) = (non_public_reason(ip), self.allow_private) {
+                return Err(HttpError::PrivateAddress(format!("{host} is a {reason} address")));
+            }
+        }
+        let body_len = request.body.as_ref().map_or(0, |b| b.len() as u64);
+        if body_len > limits.max_request_bytes {
+            return Err(HttpError::InvalidRequest(format!(
+                "request body of {body_len} bytes exceeds the {} byte limit",
+                limits.max_request_bytes
+            )));
+        }
+
+        let timeout = request
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()).min(limits.timeout))
+            .unwrap_or(limits.timeout);
+        let mut builder = self.client.request(method(request.method), url).timeout(timeout);
+        for (name, value) in &request.headers {
+            let lower = name.to_ascii_lowercase();
+            if matches!(lower.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
+                return Err(HttpError::InvalidRequest(format!("header `{name}` is set by the host")));
+            }
+            let name = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| HttpError::InvalidRequest(format!("bad header name `{name}`")))?;
+            let value = http::HeaderValue::from_str(value)
+                .map_err(|_| HttpError::InvalidRequest(format!("bad value for header `{name}`")))?;
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+
+        let response = builder.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        if response.content_length().is_some_and(|len| len > limits.max_response_bytes) {
+            return Err(HttpError::ResponseTooLarge(limits.max_response_bytes));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(transport_error)?;
+            if body.len() as u64 + chunk.len() as u64 > limits.max_response_bytes {
+                return Err(HttpError::ResponseTooLarge(limits.max_response_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(wit::Response { status, headers, body })
+    }
+}
+
+fn method(method: wit::Method) -> reqwest::Method {
+    match method {
+        wit::Method::Get => reqwest::Method::GET,
+        wit::Method::Post => reqwest::Method::POST,
+        wit::Method::Put => reqwest::Method::PUT,
+        wit::Method::Patch => reqwest::Method::PATCH,
+        wit::Method::Delete => reqwest::Method::DELETE,
+        wit::Method::Head => reqwest::Method::HEAD,
+    }
+}
+
+/// Maps a reqwest failure to what the plugin sees, finding the address
+/// guard's refusal in the error chain.
+fn transport_error(error: reqwest::Error) -> wit::HttpError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(err) = source {
+        if let Some(blocked) = err.downcast_ref::<BlockedAddress>() {
+            return wit::HttpError::PrivateAddress(blocked.to_string());
+        }
+        source = err.source();
+    }
+    if error.is_timeout() {
+        return wit::HttpError::Timeout;
+    }
+    // The chain's innermost message is the useful one ("Connection refused").
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(err) = source {
+        message = err.to_string();
+        source = err.source();
+    }
+    wit::HttpError::Connection(message)
+}
+
+impl wit::Host for CallState {
+    async fn send(
+        &mut self,
+        request: wit::Request,
+    ) -> wasmtime::Result<Result<wit::Response, wit::HttpError>> {
+        let Some(grant) = self.http.clone() else {
+            return Ok(Err(wit::HttpError::HostNotAllowed(
+                "this call has no network access".into(),
+            )));
+        };
+        let started = Instant::now();
+        let result = grant.client.send(&grant.limits, request).await;
+        self.host_time += started.elapsed();
+        if let Err(wit::HttpError::HostNotAllowed(host) | wit::HttpError::PrivateAddress(host)) = &result {
+            self.denied_host.get_or_insert_with(|| host.clone());
+        }
+        Ok(result)
+    }
+}
+
+/// What one call may do over HTTP: the shared client and the plugin's limits.
+#[derive(Debug, Clone)]
+pub struct HttpGrant {
+    /// The shared client.
+    pub client: HttpClient,
+    /// This plugin's limits.
+    pub limits: std::sync::Arc<HttpLimits>,
+}

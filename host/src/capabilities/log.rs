@@ -1,0 +1,66 @@
+//! The `log` capability: plugin lines into the run history and the daemon log.
+//!
+//! Lines are kept with the call's report (at most [`MAX_LINES`] of at most
+//! [`MAX_LINE_BYTES`] each; the rest are counted as dropped) and emitted as
+//! `tracing` events with the plugin's name, so an operator sees them in the
+//! daemon's log too.
+
+use crate::plugins::bindings::alert::herald::automation::log as wit;
+use crate::plugins::bindings::types::Level;
+use crate::plugins::sandbox::CallState;
+use serde::Serialize;
+
+/// Most lines kept per call.
+pub const MAX_LINES: usize = 200;
+/// Longest line kept, in bytes; longer lines are cut.
+pub const MAX_LINE_BYTES: usize = 2048;
+
+/// One line a plugin wrote.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogLine {
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: &'static str,
+    /// The text (cut to [`MAX_LINE_BYTES`]).
+    pub message: String,
+}
+
+impl CallState {
+    /// Records a line (also used for the guest's stderr).
+    pub(crate) fn push_log(&mut self, level: &'static str, mut message: String) {
+        if message.len() > MAX_LINE_BYTES {
+            let mut cut = MAX_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        match level {
+            "error" => tracing::error!(plugin = %self.plugin, "{message}"),
+            "warn" => tracing::warn!(plugin = %self.plugin, "{message}"),
+            "info" => tracing::info!(plugin = %self.plugin, "{message}"),
+            _ => tracing::debug!(plugin = %self.plugin, "{message}"),
+        }
+        if self.logs.len() < MAX_LINES {
+            self.logs.push(LogLine { level, message });
+        } else {
+            self.dropped_log_lines += 1;
+        }
+    }
+}
+
+impl wit::Host for CallState {
+    async fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.push_log(level, message);
+        Ok(())
+    }
+}
+
+impl crate::plugins::bindings::types::Host for CallState {}

@@ -1,0 +1,204 @@
+//! Daemon settings: defaults, then the TOML config file, then environment
+//! variables, then command-line flags (later wins).
+//!
+//! ```toml
+//! # herald.toml — every key is optional
+//! listen = "127.0.0.1:7777"
+//! data_dir = "./herald-data"
+//! plugins_dir = "./herald-data/plugins"
+//! database_url = "sqlite://./herald-data/herald.db"
+//! allow_private_networks = false
+//! public_base_url = "https://herald.example.com"
+//! api_keys = ["…"]
+//!
+//! [plugins.webhook]
+//! allowed_hosts = ["*"]
+//! memory_limit_mb = 64
+//! ```
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a
+//! default), reported with the file, line and key.
+
+use crate::plugins::PluginPolicy;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7777";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./herald-data";
+
+/// The config file's contents; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address the HTTP API listens on.
+    pub listen: Option<SocketAddr>,
+    /// Where Herald keeps its database, compile cache and generated API key.
+    pub data_dir: Option<PathBuf>,
+    /// Directory watched for `.wasm` plugins (default `<data_dir>/plugins`).
+    pub plugins_dir: Option<PathBuf>,
+    /// `sqlite://path` or `postgres://…` (default SQLite in the data dir).
+    pub database_url: Option<String>,
+    /// Let plugins reach private, loopback and link-local addresses.
+    pub allow_private_networks: Option<bool>,
+    /// Base URL used to build absolute links in notifications.
+    pub public_base_url: Option<String>,
+    /// API keys accepted as `Authorization: Bearer <key>`.
+    pub api_keys: Option<Vec<String>>,
+    /// Operator settings per plugin name.
+    #[serde(default)]
+    pub plugins: HashMap<String, PluginPolicy>,
+}
+
+impl FileConfig {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+    }
+}
+
+/// Settings given on the command line or in the environment (clap fills
+/// both), each overriding the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `HERALD_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` / `HERALD_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--plugins-dir` / `HERALD_PLUGINS_DIR`.
+    pub plugins_dir: Option<PathBuf>,
+    /// `--database-url` / `HERALD_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--allow-private-networks` / `HERALD_ALLOW_PRIVATE_NETWORKS`.
+    pub allow_private_networks: Option<bool>,
+    /// `--public-base-url` / `HERALD_PUBLIC_BASE_URL`.
+    pub public_base_url: Option<String>,
+    /// `HERALD_API_KEYS` (comma-separated).
+    pub api_keys: Option<Vec<String>>,
+}
+
+/// The effective settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Plugins directory.
+    pub plugins_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Whether plugins may reach private networks.
+    pub allow_private_networks: bool,
+    /// Base URL for links in notifications.
+    pub public_base_url: Option<String>,
+    /// Configured API keys (empty: generate one on first start).
+    pub api_keys: Vec<String>,
+    /// Per-plugin operator settings.
+    pub plugins: HashMap<String, PluginPolicy>,
+}
+
+impl Settings {
+    /// Merges defaults, the file and the overrides, and checks the result.
+    pub fn resolve(file: FileConfig, overrides: Overrides) -> anyhow::Result<Self> {
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let plugins_dir = overrides
+            .plugins_dir
+            .or(file.plugins_dir)
+            .unwrap_or_else(|| data_dir.join("plugins"));
+        let database_url = overrides
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("herald.db").display()));
+        let settings = Self {
+            listen: overrides
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            data_dir,
+            plugins_dir,
+            database_url,
+            allow_private_networks: overrides
+                .allow_private_networks
+                .or(file.allow_private_networks)
+                .unwrap_or(false),
+            public_base_url: overrides.public_base_url.or(file.public_base_url),
+            api_keys: overrides.api_keys.or(file.api_keys).unwrap_or_default(),
+            plugins: file.plugins,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        for (name, policy) in &self.plugins {
+            policy.validate(name).map_err(anyhow::Error::msg)?;
+        }
+        let scheme_ok = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|prefix| self.database_url.starts_with(prefix));
+        if !scheme_ok {
+            anyhow::bail!("database_url must start with sqlite:, postgres:// or postgresql://");
+        }
+        if let Some(url) = &self.public_base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                anyhow::bail!("public_base_url must be an http:// or https:// URL");
+            }
+        }
+        if self.api_keys.iter().any(|k| k.trim().len() < 16) {
+            anyhow::bail!("api_keys: every key must be at least 16 characters");
+        }
+        Ok(())
+    }
+
+    /// The compile cache directory.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_sources_win_and_defaults_fill_in() {
+        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/h\"").unwrap();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(file, overrides).unwrap();
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.plugins_dir, PathBuf::from("/srv/h/plugins"));
+        assert_eq!(s.database_url, "sqlite:///srv/h/herald.db");
+    }
+
+    #[test]
+    fn typos_are_errors_with_the_key() {
+        let error = toml::from_str::<FileConfig>("lisen = \"x\"").unwrap_err().to_string();
+        assert!(error.contains("unknown field `lisen`"), "{error}");
+        let error = toml::from_str::<FileConfig>("[plugins.webhook]\nallowed_host = []").unwrap_err().to_string();
+        assert!(error.contains("allowed_host"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let file: FileConfig = toml::from_str("[plugins.slack]\nallowed_hosts = [\"a*b\"]").unwrap();
+        let error = Settings::resolve(file, Overrides::default()).unwrap_err().to_string();
+        assert!(error.contains("plugins.slack.allowed_hosts"), "{error}");
+        let overrides = Overrides {
+            database_url: Some("mysql://x".into()),
+            ..Overrides::default()
+        };
+        assert!(Settings::resolve(FileConfig::default(), overrides).is_err());
+    }
+}

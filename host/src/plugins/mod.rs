@@ -1,0 +1,303 @@
+//! The plugin host: loads WebAssembly component plugins, keeps them in step
+//! with the plugins directory, and runs each call in a fresh sandbox.
+//!
+//! ```text
+//!  bundled .wasm ─┐                     ┌─> Registry (name -> Arc<LoadedPlugin>)
+//!  plugins dir ───┼─> prepare() ────────┤
+//!  plugins check ─┘   header, compile    └─> run(): Store per call, pooled
+//!                     (disk cache), world    instance, limits, grants
+//!                     + import checks,
+//!                     InstancePre, describe
+//! ```
+//!
+//! The public surface is [`PluginRuntime`] and its typed calls
+//! ([`PluginRuntime::validate_config`], [`PluginRuntime::deliver`]); the
+//! `bindgen!` output stays private in `bindings`. See the `sandbox` module
+//! for what a plugin can and cannot do, and `contract` for how its world is
+//! decided.
+
+pub(crate) mod bindings;
+mod bundled;
+pub mod cache;
+pub mod contract;
+mod engine;
+pub mod error;
+mod loaded;
+pub mod policy;
+mod registry;
+mod runtime;
+pub mod sandbox;
+
+pub use cache::CompileSource;
+pub use contract::World;
+pub use error::{CallError, ConfigProblem, LoadError};
+pub use loaded::{LoadedPlugin, Origin, PluginInfo};
+pub use policy::PluginPolicy;
+pub use registry::{FailedPlugin, ScanReport};
+pub use runtime::CallReport;
+pub use sandbox::SandboxLimits;
+
+use crate::capabilities::http::HttpGrant;
+use bindings::alert::exports::herald::automation::alerting;
+use sandbox::Grants;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the runtime is set up.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Directory watched for `.wasm` plugins; `None` for bundled plugins only.
+    pub plugins_dir: Option<PathBuf>,
+    /// Directory of the compile cache; `None` to always compile.
+    pub cache_dir: Option<PathBuf>,
+    /// Whether to load the plugins compiled into the binary.
+    pub load_bundled: bool,
+    /// Let plugins reach private, loopback and link-local addresses.
+    pub allow_private_networks: bool,
+    /// Operator settings per plugin name.
+    pub policies: HashMap<String, PluginPolicy>,
+    /// How often the plugins directory is scanned.
+    pub poll_interval: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            plugins_dir: None,
+            cache_dir: None,
+            load_bundled: true,
+            allow_private_networks: false,
+            policies: HashMap::new(),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The plugin host. Cheap to clone; all clones share one engine and registry.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    pub(crate) inner: Arc<runtime::Runtime>,
+    scan_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A loaded plugin as the API and CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginSummary {
+    /// Name (the `action.type`).
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// World (capability set).
+    pub world: World,
+    /// Config JSON Schema.
+    pub config_schema: serde_json::Value,
+    /// Secret config fields (JSON Pointers).
+    pub secret_fields: Vec<String>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// SHA-256 of the component.
+    pub sha256: String,
+    /// Compiled now or loaded from cache.
+    pub compiled_from: CompileSource,
+    /// When it was loaded.
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
+    /// Hosts it may reach over HTTP (alert destinations).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Per-call memory cap, bytes.
+    pub memory_limit_bytes: u64,
+    /// Per-call CPU budget, ms.
+    pub cpu_time_ms: u64,
+}
+
+impl From<&LoadedPlugin> for PluginSummary {
+    fn from(p: &LoadedPlugin) -> Self {
+        Self {
+            name: p.info.name.clone(),
+            version: p.info.version.clone(),
+            description: p.info.description.clone(),
+            world: p.world,
+            config_schema: p.info.config_schema.clone(),
+            secret_fields: p.info.secret_fields.clone(),
+            origin: p.origin.clone(),
+            sha256: p.sha256.clone(),
+            compiled_from: p.compiled_from,
+            loaded_at: p.loaded_at,
+            allowed_hosts: p.http.as_ref().map(|h| h.allowed_hosts.patterns()),
+            memory_limit_bytes: p.limits.memory_bytes,
+            cpu_time_ms: p.limits.cpu_time.as_millis() as u64,
+        }
+    }
+}
+
+/// Loaded and failed plugins.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginListing {
+    /// Loaded plugins, by name.
+    pub objects: Vec<PluginSummary>,
+    /// Files that failed to load, with why.
+    pub failed: Vec<FailedPlugin>,
+}
+
+/// One alert to deliver.
+#[derive(Debug, Clone)]
+pub struct AlertRequest {
+    /// Stable across retries.
+    pub event_id: String,
+    /// `logs` or `environment_update`.
+    pub event_type: String,
+    /// Braintrust-shaped payload.
+    pub payload: serde_json::Value,
+    /// A test from the API.
+    pub is_test: bool,
+    /// 1 on the first try.
+    pub attempt: u32,
+}
+
+/// What a destination reported after delivering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    /// The receiver's HTTP status.
+    pub status_code: Option<u16>,
+    /// The beginning of the receiver's answer.
+    pub response_excerpt: Option<String>,
+    /// One line for the run history.
+    pub summary: String,
+}
+
+impl PluginRuntime {
+    /// Builds the runtime, loads the bundled plugins and scans the plugins
+    /// directory once. Call [`PluginRuntime::spawn_watcher`] to keep it in step.
+    pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let load_bundled = config.load_bundled;
+        let runtime = Self {
+            inner: Arc::new(runtime::Runtime::new(config)?),
+            scan_lock: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        if load_bundled {
+            for (file, bytes) in bundled::BUNDLED {
+                let plugin = loaded::prepare(&runtime, Arc::from(*bytes), Origin::Bundled)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("bundled plugin {file} failed to load: {e}"))?;
+                runtime.inner.registry.write().add_bundled(plugin);
+            }
+        }
+        runtime.rescan().await;
+        Ok(runtime)
+    }
+
+    /// The plugin called `name`, if loaded.
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.inner.registry.read().get(name)
+    }
+
+    /// Loaded and failed plugins.
+    pub fn list(&self) -> PluginListing {
+        let (loaded, failed) = self.inner.registry.read().snapshot();
+        PluginListing {
+            objects: loaded.iter().map(|p| PluginSummary::from(p.as_ref())).collect(),
+            failed,
+        }
+    }
+
+    /// Runs a component file through the whole load pipeline without
+    /// registering it: what `herald plugins check` prints.
+    pub async fn check_file(&self, path: &Path) -> Result<PluginSummary, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))?;
+        let plugin = loaded::prepare(self, bytes.into(), Origin::File { path: path.to_path_buf() }).await?;
+        Ok(PluginSummary::from(&plugin))
+    }
+
+    fn lookup(&self, name: &str, needed: World) -> Result<Arc<LoadedPlugin>, CallError> {
+        let plugin = self.get(name).ok_or_else(|| CallError::NotFound(name.to_owned()))?;
+        if plugin.world != needed {
+            return Err(CallError::WrongWorld {
+                plugin: name.to_owned(),
+                world: plugin.world.name(),
+                needed: needed.name(),
+            });
+        }
+        Ok(plugin)
+    }
+
+    /// Asks plugin `name` whether `config` is acceptable.
+    pub async fn validate_config(&self, name: &str, config: &serde_json::Value) -> CallReport<()> {
+        let Some(plugin) = self.get(name) else {
+            return CallReport::failed(CallError::NotFound(name.to_owned()));
+        };
+        let json = config.to_string();
+        let report = self
+            .run(&plugin, name, Grants::default(), async |store, plugin| {
+                plugin.call_validate(store, &json).await
+            })
+            .await;
+        report.map(|answer| {
+            answer.map_err(|problems| {
+                CallError::InvalidConfig(
+                    problems
+                        .into_iter()
+                        .map(|p| ConfigProblem {
+                            path: p.path,
+                            message: p.message,
+                        })
+                        .collect(),
+                )
+            })
+        })
+    }
+
+    /// Delivers `alert` through alert destination `name` with `config`.
+    pub async fn deliver(&self, name: &str, config: &serde_json::Value, alert: &AlertRequest) -> CallReport<Delivery> {
+        let plugin = match self.lookup(name, World::AlertDestination) {
+            Ok(plugin) => plugin,
+            Err(error) => return CallReport::failed(error),
+        };
+        let grants = Grants {
+            http: plugin.http.clone().map(|limits| HttpGrant {
+                client: self.inner.http.clone(),
+                limits,
+            }),
+            ..Grants::default()
+        };
+        let json = config.to_string();
+        let wit_alert = alerting::Alert {
+            event_id: alert.event_id.clone(),
+            event_type: alert.event_type.clone(),
+            payload: alert.payload.to_string(),
+            is_test: alert.is_test,
+            attempt: alert.attempt,
+        };
+        let report = self
+            .run(&plugin, name, grants, async |store, plugin| {
+                let loaded::Pre::Alert(pre) = &plugin.pre else {
+                    unreachable!("lookup checked the world");
+                };
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .herald_automation_alerting()
+                    .call_deliver(&mut *store, &json, &wit_alert)
+                    .await
+            })
+            .await;
+        report.map(|answer| match answer {
+            Ok(d) => Ok(Delivery {
+                status_code: d.status_code,
+                response_excerpt: d.response_excerpt,
+                summary: d.summary,
+            }),
+            Err(e) => Err(CallError::Failed {
+                message: e.message,
+                retryable: e.retryable,
+                retry_after: e.retry_after_ms.map(Duration::from_millis),
+            }),
+        })
+    }
+}
+
+/// Where the build put the compiled guest workspace (built-in plugins and
+/// test fixtures). Used by the test suite and `herald-bench`.
+pub const GUEST_ARTIFACTS_DIR: &str = env!("HERALD_GUEST_ARTIFACTS");
