@@ -283,11 +283,18 @@ impl PluginRuntime {
                     .await
             })
             .await;
+        let denied_host = report.denied_host.clone();
         report.map(|answer| match answer {
             Ok(d) => Ok(Delivery {
                 status_code: d.status_code,
                 response_excerpt: d.response_excerpt,
                 summary: d.summary,
+            }),
+            // The plugin failed because the host refused its request: say so
+            // with the specific error rather than the plugin's paraphrase.
+            Err(_) if denied_host.is_some() => Err(CallError::HostNotAllowed {
+                plugin: name.to_owned(),
+                host: denied_host.unwrap_or_default(),
             }),
             Err(e) => Err(CallError::Failed {
                 message: e.message,

@@ -70,6 +70,9 @@ pub struct CallReport<T> {
     pub duration: Duration,
     /// Highest linear memory the instance used, bytes.
     pub peak_memory_bytes: u64,
+    /// A host the http capability refused during the call, if any.
+    #[serde(skip)]
+    pub(crate) denied_host: Option<String>,
 }
 
 impl<T> CallReport<T> {
@@ -80,6 +83,7 @@ impl<T> CallReport<T> {
             dropped_log_lines: 0,
             duration: Duration::ZERO,
             peak_memory_bytes: 0,
+            denied_host: None,
         }
     }
 
@@ -91,6 +95,7 @@ impl<T> CallReport<T> {
             dropped_log_lines: self.dropped_log_lines,
             duration: self.duration,
             peak_memory_bytes: self.peak_memory_bytes,
+            denied_host: self.denied_host,
         }
     }
 }
@@ -135,6 +140,7 @@ impl PluginRuntime {
             dropped_log_lines: state.dropped_log_lines,
             duration,
             peak_memory_bytes: state.peak_memory(),
+            denied_host: state.denied_host.take(),
         }
     }
 }

@@ -1,1 +1,12 @@
-//! e2e
+//! Herald's end-to-end suite: one test binary (linking is the slow part of a
+//! build on a small machine), one module per area.
+//!
+//! Everything here uses real parts: components compiled from `plugins/`,
+//! HTTP receivers on loopback, the `herald` process itself.
+
+mod cli;
+mod harness;
+mod plugin_faults;
+mod plugin_registry;
+mod plugin_network;
+mod webhook;
