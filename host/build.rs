@@ -15,7 +15,10 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let repo = manifest_dir.parent().expect("host/ has a parent").to_path_buf();
+    let repo = manifest_dir
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf();
     let plugins = repo.join("plugins");
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     let guest_target = guest_target_dir(&out_dir);
@@ -36,11 +39,17 @@ fn main() {
         .status()
         .expect("failed to run cargo for the guest plugins");
     if !status.success() {
-        panic!("building the guest plugins in {} failed (see the errors above)", plugins.display());
+        panic!(
+            "building the guest plugins in {} failed (see the errors above)",
+            plugins.display()
+        );
     }
 
     let artifacts = guest_target.join(TARGET).join("release");
-    println!("cargo:rustc-env=HERALD_GUEST_ARTIFACTS={}", artifacts.display());
+    println!(
+        "cargo:rustc-env=HERALD_GUEST_ARTIFACTS={}",
+        artifacts.display()
+    );
 }
 
 /// `<target>/guest`, found by walking up from `OUT_DIR`
@@ -88,7 +97,9 @@ fn ensure_target_installed() {
     if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
         command.args(["--toolchain", &toolchain]);
     }
-    let status = command.status().expect("rustup is needed to install the wasm32-wasip2 target");
+    let status = command
+        .status()
+        .expect("rustup is needed to install the wasm32-wasip2 target");
     if !status.success() {
         panic!("`rustup target add {TARGET}` failed");
     }

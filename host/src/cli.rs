@@ -71,7 +71,12 @@ struct CommonArgs {
     #[arg(long, env = "HERALD_PUBLIC_BASE_URL")]
     public_base_url: Option<String>,
     /// API keys, comma-separated.
-    #[arg(long, env = "HERALD_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long,
+        env = "HERALD_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     api_keys: Option<Vec<String>>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "HERALD_LOG_FORMAT", default_value = "text")]
@@ -98,8 +103,9 @@ impl CommonArgs {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -114,7 +120,10 @@ fn init_logging(format: &str) {
 /// Parses the command line and runs the command; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -153,13 +162,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&listing)?);
             } else {
-                println!("{:<20} {:<10} {:<20} {}", "NAME", "VERSION", "WORLD", "SOURCE");
+                println!("{:<20} {:<10} {:<20} SOURCE", "NAME", "VERSION", "WORLD");
                 for p in &listing.objects {
                     let source = match &p.origin {
                         crate::plugins::Origin::Bundled => "bundled".to_owned(),
                         crate::plugins::Origin::File { path } => path.display().to_string(),
                     };
-                    println!("{:<20} {:<10} {:<20} {source}", p.name, p.version, p.world.name());
+                    println!(
+                        "{:<20} {:<10} {:<20} {source}",
+                        p.name,
+                        p.version,
+                        p.world.name()
+                    );
                 }
                 for f in &listing.failed {
                     println!("FAILED {}: {}", f.path.display(), f.error);

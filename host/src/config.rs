@@ -58,7 +58,8 @@ impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", path.display()))
     }
 }
 
@@ -148,10 +149,10 @@ impl Settings {
         if !scheme_ok {
             anyhow::bail!("database_url must start with sqlite:, postgres:// or postgresql://");
         }
-        if let Some(url) = &self.public_base_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                anyhow::bail!("public_base_url must be an http:// or https:// URL");
-            }
+        if let Some(url) = &self.public_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("public_base_url must be an http:// or https:// URL");
         }
         if self.api_keys.iter().any(|k| k.trim().len() < 16) {
             anyhow::bail!("api_keys: every key must be at least 16 characters");
@@ -171,7 +172,8 @@ mod tests {
 
     #[test]
     fn later_sources_win_and_defaults_fill_in() {
-        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/h\"").unwrap();
+        let file: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/h\"").unwrap();
         let overrides = Overrides {
             listen: Some("127.0.0.1:9100".parse().unwrap()),
             ..Overrides::default()
@@ -184,16 +186,23 @@ mod tests {
 
     #[test]
     fn typos_are_errors_with_the_key() {
-        let error = toml::from_str::<FileConfig>("lisen = \"x\"").unwrap_err().to_string();
+        let error = toml::from_str::<FileConfig>("lisen = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("unknown field `lisen`"), "{error}");
-        let error = toml::from_str::<FileConfig>("[plugins.webhook]\nallowed_host = []").unwrap_err().to_string();
+        let error = toml::from_str::<FileConfig>("[plugins.webhook]\nallowed_host = []")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("allowed_host"), "{error}");
     }
 
     #[test]
     fn bad_values_are_rejected() {
-        let file: FileConfig = toml::from_str("[plugins.slack]\nallowed_hosts = [\"a*b\"]").unwrap();
-        let error = Settings::resolve(file, Overrides::default()).unwrap_err().to_string();
+        let file: FileConfig =
+            toml::from_str("[plugins.slack]\nallowed_hosts = [\"a*b\"]").unwrap();
+        let error = Settings::resolve(file, Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("plugins.slack.allowed_hosts"), "{error}");
         let overrides = Overrides {
             database_url: Some("mysql://x".into()),

@@ -13,6 +13,7 @@
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
 
 pub mod api;
+pub mod bench;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

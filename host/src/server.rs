@@ -19,15 +19,28 @@ pub async fn serve(
     app: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Runs the daemon with `settings` until `shutdown` resolves.
-pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", settings.data_dir.display()))?;
-    std::fs::create_dir_all(&settings.plugins_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create plugins dir {}: {e}", settings.plugins_dir.display()))?;
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create data dir {}: {e}",
+            settings.data_dir.display()
+        )
+    })?;
+    std::fs::create_dir_all(&settings.plugins_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create plugins dir {}: {e}",
+            settings.plugins_dir.display()
+        )
+    })?;
 
     let plugins = PluginRuntime::start(RuntimeConfig {
         plugins_dir: Some(settings.plugins_dir.clone()),

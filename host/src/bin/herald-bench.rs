@@ -1,1 +1,45 @@
-fn main(){}
+//! `herald-bench`: Herald's benchmark commands. Each prints human-readable
+//! figures and ends with one JSON line holding all of them.
+//!
+//! Run them in release mode: `cargo run --release -p herald --bin
+//! herald-bench -- plugins`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Herald benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "herald-bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Per-call cost of the plugin host: no-op and webhook plugins vs native reqwest.
+    Plugins(herald::bench::plugins::PluginsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Plugins(args) => herald::bench::plugins::run(args).await,
+        }
+    });
+    match result {
+        Ok(figures) => {
+            println!("{figures}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

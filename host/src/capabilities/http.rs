@@ -77,10 +77,12 @@ impl HttpClient {
             return Err(HttpError::HostNotAllowed(host));
         }
         // IP literals never reach the resolver; check them here.
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            if let (Some(reason), false) = (non_public_reason(ip), self.allow_private) {
-                return Err(HttpError::PrivateAddress(format!("{host} is a {reason} address")));
-            }
+        if let Ok(ip) = host.parse::<IpAddr>()
+            && let (Some(reason), false) = (non_public_reason(ip), self.allow_private)
+        {
+            return Err(HttpError::PrivateAddress(format!(
+                "{host} is a {reason} address"
+            )));
         }
         let body_len = request.body.as_ref().map_or(0, |b| b.len() as u64);
         if body_len > limits.max_request_bytes {
@@ -94,11 +96,19 @@ impl HttpClient {
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.into()).min(limits.timeout))
             .unwrap_or(limits.timeout);
-        let mut builder = self.client.request(method(request.method), url).timeout(timeout);
+        let mut builder = self
+            .client
+            .request(method(request.method), url)
+            .timeout(timeout);
         for (name, value) in &request.headers {
             let lower = name.to_ascii_lowercase();
-            if matches!(lower.as_str(), "host" | "content-length" | "connection" | "transfer-encoding") {
-                return Err(HttpError::InvalidRequest(format!("header `{name}` is set by the host")));
+            if matches!(
+                lower.as_str(),
+                "host" | "content-length" | "connection" | "transfer-encoding"
+            ) {
+                return Err(HttpError::InvalidRequest(format!(
+                    "header `{name}` is set by the host"
+                )));
             }
             let name = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| HttpError::InvalidRequest(format!("bad header name `{name}`")))?;
@@ -115,9 +125,17 @@ impl HttpClient {
         let headers = response
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
-        if response.content_length().is_some_and(|len| len > limits.max_response_bytes) {
+        if response
+            .content_length()
+            .is_some_and(|len| len > limits.max_response_bytes)
+        {
             return Err(HttpError::ResponseTooLarge(limits.max_response_bytes));
         }
         let mut body = Vec::new();
@@ -129,7 +147,11 @@ impl HttpClient {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(wit::Response { status, headers, body })
+        Ok(wit::Response {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -180,7 +202,9 @@ impl wit::Host for CallState {
         let started = Instant::now();
         let result = grant.client.send(&grant.limits, request).await;
         self.host_time += started.elapsed();
-        if let Err(wit::HttpError::HostNotAllowed(host) | wit::HttpError::PrivateAddress(host)) = &result {
+        if let Err(wit::HttpError::HostNotAllowed(host) | wit::HttpError::PrivateAddress(host)) =
+            &result
+        {
             self.denied_host.get_or_insert_with(|| host.clone());
         }
         Ok(result)

@@ -38,7 +38,8 @@ impl HostPattern {
             }
             return Ok(Self::Subdomains(domain.to_owned()));
         }
-        if pattern.is_empty() || pattern.contains(['*', '/', ':', ' ']) && !pattern.starts_with('[') {
+        if pattern.is_empty() || pattern.contains(['*', '/', ':', ' ']) && !pattern.starts_with('[')
+        {
             return Err(format!("`{pattern}` is not a host pattern"));
         }
         Ok(Self::Exact(pattern))
@@ -183,7 +184,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut first_refusal = None;
             let allowed: Vec<SocketAddr> = addrs
                 .into_iter()
@@ -195,10 +197,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
                     _ => true,
                 })
                 .collect();
-            if allowed.is_empty() {
-                if let Some((reason, addr)) = first_refusal {
-                    return Err(Box::new(BlockedAddress { host, reason, addr }) as _);
-                }
+            if allowed.is_empty()
+                && let Some((reason, addr)) = first_refusal
+            {
+                return Err(Box::new(BlockedAddress { host, reason, addr }) as _);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
@@ -218,7 +220,11 @@ mod tests {
         assert!(!list.allows("example.com"));
         assert!(!list.allows("evilexample.com"));
         assert!(!list.allows("slack.com"));
-        assert!(HostAllowList::parse(&["*"]).unwrap().allows("anything.test"));
+        assert!(
+            HostAllowList::parse(&["*"])
+                .unwrap()
+                .allows("anything.test")
+        );
         assert!(HostAllowList::default().is_empty());
         assert!(HostPattern::parse("*.").is_err());
         assert!(HostPattern::parse("a*b").is_err());
@@ -227,15 +233,41 @@ mod tests {
     #[test]
     fn non_public_addresses_are_classified() {
         let refused = [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00::1",
-            "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
         ];
         for ip in refused {
-            assert!(non_public_reason(ip.parse().unwrap()).is_some(), "{ip} should be refused");
+            assert!(
+                non_public_reason(ip.parse().unwrap()).is_some(),
+                "{ip} should be refused"
+            );
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "172.32.0.1", "100.128.0.1"] {
-            assert_eq!(non_public_reason(ip.parse().unwrap()), None, "{ip} is public");
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "172.32.0.1",
+            "100.128.0.1",
+        ] {
+            assert_eq!(
+                non_public_reason(ip.parse().unwrap()),
+                None,
+                "{ip} is public"
+            );
         }
     }
 }

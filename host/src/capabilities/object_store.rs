@@ -28,7 +28,12 @@ pub struct Payload {
 #[async_trait::async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Writes `body` to `key`, replacing what is there.
-    async fn put(&self, key: &str, content_type: &str, body: bytes::Bytes) -> Result<ObjectInfo, StoreError>;
+    async fn put(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: bytes::Bytes,
+    ) -> Result<ObjectInfo, StoreError>;
     /// Reads at most `max_bytes` of `key`.
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, StoreError>;
     /// Deletes `key`; a missing key is not an error.
@@ -83,7 +88,11 @@ impl wit::Host for CallState {
         Ok(result)
     }
 
-    async fn get_bytes(&mut self, key: String, max_bytes: u64) -> wasmtime::Result<Result<Vec<u8>, StoreError>> {
+    async fn get_bytes(
+        &mut self,
+        key: String,
+        max_bytes: u64,
+    ) -> wasmtime::Result<Result<Vec<u8>, StoreError>> {
         let store = match self.object_store() {
             Ok(store) => store,
             Err(e) => return Ok(Err(e)),
@@ -111,9 +120,16 @@ impl wit::HostPayload for CallState {
         Ok(self.table.get(&payload)?.bytes.len() as u64)
     }
 
-    async fn read(&mut self, payload: Resource<Payload>, offset: u64, len: u32) -> wasmtime::Result<Vec<u8>> {
+    async fn read(
+        &mut self,
+        payload: Resource<Payload>,
+        offset: u64,
+        len: u32,
+    ) -> wasmtime::Result<Vec<u8>> {
         let bytes = &self.table.get(&payload)?.bytes;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
         let end = start.saturating_add(len as usize).min(bytes.len());
         Ok(bytes[start..end].to_vec())
     }

@@ -13,9 +13,18 @@ pub use wit::{Affected, ObjectType};
 #[async_trait::async_trait]
 pub trait Records: Send + Sync {
     /// What is older than `cutoff_ms`.
-    async fn count_older_than(&self, object_type: ObjectType, cutoff_ms: i64) -> Result<Affected, String>;
+    async fn count_older_than(
+        &self,
+        object_type: ObjectType,
+        cutoff_ms: i64,
+    ) -> Result<Affected, String>;
     /// Deletes at most `max_rows` records older than `cutoff_ms`.
-    async fn delete_older_than(&self, object_type: ObjectType, cutoff_ms: i64, max_rows: u32) -> Result<u64, String>;
+    async fn delete_older_than(
+        &self,
+        object_type: ObjectType,
+        cutoff_ms: i64,
+        max_rows: u32,
+    ) -> Result<u64, String>;
 }
 
 impl wit::Host for CallState {
@@ -43,7 +52,9 @@ impl wit::Host for CallState {
             return Ok(Err("no records are available to this call".into()));
         };
         let started = Instant::now();
-        let result = records.delete_older_than(object_type, cutoff_ms, max_rows).await;
+        let result = records
+            .delete_older_than(object_type, cutoff_ms, max_rows)
+            .await;
         self.host_time += started.elapsed();
         Ok(result)
     }

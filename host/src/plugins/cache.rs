@@ -42,7 +42,12 @@ impl CompileCache {
     }
 
     /// Compiles `bytes` (whose SHA-256 is `sha256`), or loads the cached artifact.
-    pub fn load(&self, engine: &Engine, bytes: &[u8], sha256: &str) -> wasmtime::Result<(Component, CompileSource)> {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> wasmtime::Result<(Component, CompileSource)> {
         let Some(dir) = &self.dir else {
             return Ok((Component::new(engine, bytes)?, CompileSource::Compiled));
         };
@@ -50,7 +55,9 @@ impl CompileCache {
         if path.exists() {
             match deserialize(engine, &path) {
                 Ok(component) => return Ok((component, CompileSource::Cache)),
-                Err(error) => tracing::warn!(path = %path.display(), %error, "discarding unusable compile cache entry"),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "discarding unusable compile cache entry")
+                }
             }
         }
         let component = Component::new(engine, bytes)?;

@@ -33,7 +33,11 @@ pub enum World {
 
 impl World {
     /// Every world, in order.
-    pub const ALL: [World; 3] = [World::AlertDestination, World::ExportDestination, World::RetentionPolicy];
+    pub const ALL: [World; 3] = [
+        World::AlertDestination,
+        World::ExportDestination,
+        World::RetentionPolicy,
+    ];
 
     /// The WIT world name.
     pub fn name(self) -> &'static str {
@@ -113,12 +117,17 @@ pub fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
 /// Finds the component's world and checks its imports against it.
 pub fn inspect(engine: &Engine, component: &Component) -> Result<World, LoadError> {
     let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_owned()).collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
 
     let mut plugin_export = None;
     let mut worlds = Vec::new();
     for name in &exports {
-        let Some(parsed) = parse_name(name) else { continue };
+        let Some(parsed) = parse_name(name) else {
+            continue;
+        };
         if parsed.package != CONTRACT_PACKAGE {
             continue;
         }
@@ -131,14 +140,21 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<World, LoadErro
         if parsed.interface == "plugin" {
             plugin_export = Some(name);
         }
-        if let Some(world) = World::ALL.into_iter().find(|w| w.action_interface() == parsed.interface) {
+        if let Some(world) = World::ALL
+            .into_iter()
+            .find(|w| w.action_interface() == parsed.interface)
+        {
             worlds.push(world);
         }
     }
     if plugin_export.is_none() {
         return Err(LoadError::Contract(format!(
             "does not export {CONTRACT_PACKAGE}/plugin@{CONTRACT_VERSION}: not a Herald plugin (it exports: {})",
-            if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "nothing".to_owned()
+            } else {
+                exports.join(", ")
+            }
         )));
     }
     let world = match worlds.as_slice() {
@@ -151,7 +167,11 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<World, LoadErro
         _ => {
             return Err(LoadError::Contract(format!(
                 "exports the action interfaces of several worlds ({}); a plugin targets exactly one",
-                worlds.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ")
+                worlds
+                    .iter()
+                    .map(|w| w.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     };
@@ -178,7 +198,11 @@ fn check_import(world: World, name: &str) -> Result<(), LoadError> {
         )));
     };
     match parsed.package {
-        CONTRACT_PACKAGE if world.imports().contains(&parsed.interface) && compatible(parsed.version) => Ok(()),
+        CONTRACT_PACKAGE
+            if world.imports().contains(&parsed.interface) && compatible(parsed.version) =>
+        {
+            Ok(())
+        }
         CONTRACT_PACKAGE => Err(LoadError::Import(format!(
             "imports `{name}`, which the {world} world does not provide (it provides {CONTRACT_PACKAGE} {})",
             provided()

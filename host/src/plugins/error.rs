@@ -144,7 +144,13 @@ impl CallError {
 fn format_problems(problems: &[ConfigProblem]) -> String {
     problems
         .iter()
-        .map(|p| format!("{}: {}", if p.path.is_empty() { "/" } else { &p.path }, p.message))
+        .map(|p| {
+            format!(
+                "{}: {}",
+                if p.path.is_empty() { "/" } else { &p.path },
+                p.message
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

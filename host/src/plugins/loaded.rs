@@ -117,12 +117,12 @@ impl Linkers {
 
     fn pre(&self, world: World, component: &Component) -> wasmtime::Result<Pre> {
         Ok(match world {
-            World::AlertDestination => {
-                Pre::Alert(alert::AlertDestinationPre::new(self.alert.instantiate_pre(component)?)?)
-            }
-            World::ExportDestination => {
-                Pre::Export(export::ExportDestinationPre::new(self.export.instantiate_pre(component)?)?)
-            }
+            World::AlertDestination => Pre::Alert(alert::AlertDestinationPre::new(
+                self.alert.instantiate_pre(component)?,
+            )?),
+            World::ExportDestination => Pre::Export(export::ExportDestinationPre::new(
+                self.export.instantiate_pre(component)?,
+            )?),
             World::RetentionPolicy => Pre::Retention(retention::RetentionPolicyPre::new(
                 self.retention.instantiate_pre(component)?,
             )?),
@@ -136,7 +136,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The load pipeline: bytes in, a ready plugin (or why not) out.
-pub(crate) async fn prepare(runtime: &PluginRuntime, bytes: Arc<[u8]>, origin: Origin) -> Result<LoadedPlugin, LoadError> {
+pub(crate) async fn prepare(
+    runtime: &PluginRuntime,
+    bytes: Arc<[u8]>,
+    origin: Origin,
+) -> Result<LoadedPlugin, LoadError> {
     contract::check_header(&bytes)?;
     let rt: Arc<Runtime> = runtime.inner.clone();
     let sha256 = sha256_hex(&bytes);
@@ -173,9 +177,16 @@ pub(crate) async fn prepare(runtime: &PluginRuntime, bytes: Arc<[u8]>, origin: O
     };
     let placeholder = format!("({})", short_origin(&plugin.origin));
     let report = runtime
-        .run(&plugin, &placeholder, Grants::default(), async |store, plugin| plugin.call_describe(store).await)
+        .run(
+            &plugin,
+            &placeholder,
+            Grants::default(),
+            async |store, plugin| plugin.call_describe(store).await,
+        )
         .await;
-    let raw = report.result.map_err(|e| LoadError::Describe(e.to_string()))?;
+    let raw = report
+        .result
+        .map_err(|e| LoadError::Describe(e.to_string()))?;
     plugin.info = validate_info(raw)?;
     let policy = runtime.inner.policy(&plugin.info.name);
     plugin.limits = policy.sandbox_limits();
@@ -198,7 +209,10 @@ fn short_origin(origin: &Origin) -> String {
 fn validate_info(raw: types::PluginInfo) -> Result<PluginInfo, LoadError> {
     let name_ok = !raw.name.is_empty()
         && raw.name.len() <= 64
-        && raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && raw
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !name_ok {
         return Err(LoadError::Describe(format!(
             "name `{}` must be 1-64 characters of a-z, 0-9 and -",
@@ -211,7 +225,9 @@ fn validate_info(raw: types::PluginInfo) -> Result<PluginInfo, LoadError> {
     let config_schema: serde_json::Value = serde_json::from_str(&raw.config_schema)
         .map_err(|e| LoadError::Describe(format!("config-schema is not JSON: {e}")))?;
     if !config_schema.is_object() {
-        return Err(LoadError::Describe("config-schema must be a JSON object".into()));
+        return Err(LoadError::Describe(
+            "config-schema must be a JSON object".into(),
+        ));
     }
     if let Some(bad) = raw.secret_fields.iter().find(|p| !p.starts_with('/')) {
         return Err(LoadError::Describe(format!(
@@ -252,7 +268,10 @@ macro_rules! with_plugin_interface {
 }
 
 impl LoadedPlugin {
-    pub(crate) async fn call_describe(&self, store: &mut wasmtime::Store<CallState>) -> wasmtime::Result<types::PluginInfo> {
+    pub(crate) async fn call_describe(
+        &self,
+        store: &mut wasmtime::Store<CallState>,
+    ) -> wasmtime::Result<types::PluginInfo> {
         with_plugin_interface!(self, store, |iface| iface.call_describe(&mut *store).await)
     }
 
@@ -261,6 +280,8 @@ impl LoadedPlugin {
         store: &mut wasmtime::Store<CallState>,
         config: &str,
     ) -> wasmtime::Result<Result<(), Vec<types::ConfigError>>> {
-        with_plugin_interface!(self, store, |iface| iface.call_validate_config(&mut *store, config).await)
+        with_plugin_interface!(self, store, |iface| iface
+            .call_validate_config(&mut *store, config)
+            .await)
     }
 }

@@ -199,7 +199,10 @@ impl PluginRuntime {
     pub fn list(&self) -> PluginListing {
         let (loaded, failed) = self.inner.registry.read().snapshot();
         PluginListing {
-            objects: loaded.iter().map(|p| PluginSummary::from(p.as_ref())).collect(),
+            objects: loaded
+                .iter()
+                .map(|p| PluginSummary::from(p.as_ref()))
+                .collect(),
             failed,
         }
     }
@@ -208,12 +211,21 @@ impl PluginRuntime {
     /// registering it: what `herald plugins check` prints.
     pub async fn check_file(&self, path: &Path) -> Result<PluginSummary, LoadError> {
         let bytes = std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))?;
-        let plugin = loaded::prepare(self, bytes.into(), Origin::File { path: path.to_path_buf() }).await?;
+        let plugin = loaded::prepare(
+            self,
+            bytes.into(),
+            Origin::File {
+                path: path.to_path_buf(),
+            },
+        )
+        .await?;
         Ok(PluginSummary::from(&plugin))
     }
 
     fn lookup(&self, name: &str, needed: World) -> Result<Arc<LoadedPlugin>, CallError> {
-        let plugin = self.get(name).ok_or_else(|| CallError::NotFound(name.to_owned()))?;
+        let plugin = self
+            .get(name)
+            .ok_or_else(|| CallError::NotFound(name.to_owned()))?;
         if plugin.world != needed {
             return Err(CallError::WrongWorld {
                 plugin: name.to_owned(),
@@ -251,7 +263,12 @@ impl PluginRuntime {
     }
 
     /// Delivers `alert` through alert destination `name` with `config`.
-    pub async fn deliver(&self, name: &str, config: &serde_json::Value, alert: &AlertRequest) -> CallReport<Delivery> {
+    pub async fn deliver(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+        alert: &AlertRequest,
+    ) -> CallReport<Delivery> {
         let plugin = match self.lookup(name, World::AlertDestination) {
             Ok(plugin) => plugin,
             Err(error) => return CallReport::failed(error),

@@ -61,7 +61,8 @@ impl PluginPolicy {
     /// Checks the settings, naming the bad field.
     pub fn validate(&self, plugin: &str) -> Result<(), String> {
         if let Some(hosts) = &self.allowed_hosts {
-            HostAllowList::parse(hosts).map_err(|e| format!("plugins.{plugin}.allowed_hosts: {e}"))?;
+            HostAllowList::parse(hosts)
+                .map_err(|e| format!("plugins.{plugin}.allowed_hosts: {e}"))?;
         }
         let positive = [
             ("memory_limit_mb", self.memory_limit_mb),
@@ -82,20 +83,33 @@ impl PluginPolicy {
     pub fn sandbox_limits(&self) -> SandboxLimits {
         let defaults = SandboxLimits::default();
         SandboxLimits {
-            memory_bytes: self.memory_limit_mb.map_or(defaults.memory_bytes, |mb| mb << 20),
-            cpu_time: self.cpu_time_ms.map_or(defaults.cpu_time, Duration::from_millis),
-            wall_time: self.wall_time_ms.map_or(defaults.wall_time, Duration::from_millis),
+            memory_bytes: self
+                .memory_limit_mb
+                .map_or(defaults.memory_bytes, |mb| mb << 20),
+            cpu_time: self
+                .cpu_time_ms
+                .map_or(defaults.cpu_time, Duration::from_millis),
+            wall_time: self
+                .wall_time_ms
+                .map_or(defaults.wall_time, Duration::from_millis),
         }
     }
 
     /// The HTTP limits this policy gives plugin `name`.
     pub fn http_limits(&self, name: &str) -> HttpLimits {
-        let hosts = self.allowed_hosts.clone().unwrap_or_else(|| default_allowed_hosts(name));
+        let hosts = self
+            .allowed_hosts
+            .clone()
+            .unwrap_or_else(|| default_allowed_hosts(name));
         HttpLimits {
             // Validated at start-up; an unparsable list allows nothing.
             allowed_hosts: HostAllowList::parse(&hosts).unwrap_or_default(),
-            timeout: self.http_timeout_ms.map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis),
-            max_response_bytes: self.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            timeout: self
+                .http_timeout_ms
+                .map_or(DEFAULT_HTTP_TIMEOUT, Duration::from_millis),
+            max_response_bytes: self
+                .max_response_bytes
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
             max_request_bytes: MAX_REQUEST_BYTES,
         }
     }

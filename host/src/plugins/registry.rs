@@ -67,7 +67,8 @@ impl Registry {
     }
 
     pub(crate) fn add_bundled(&mut self, plugin: LoadedPlugin) {
-        self.bundled.insert(plugin.info.name.clone(), Arc::new(plugin));
+        self.bundled
+            .insert(plugin.info.name.clone(), Arc::new(plugin));
         self.recompute();
     }
 
@@ -88,14 +89,19 @@ impl Registry {
 
     /// The name another file already provides, if `name` is taken.
     fn file_providing(&self, name: &str, except: &Path) -> Option<PathBuf> {
-        self.files.iter().find_map(|(path, entry)| match &entry.state {
-            FileState::Loaded(plugin) if plugin.info.name == name && path != except => Some(path.clone()),
-            _ => None,
-        })
+        self.files
+            .iter()
+            .find_map(|(path, entry)| match &entry.state {
+                FileState::Loaded(plugin) if plugin.info.name == name && path != except => {
+                    Some(path.clone())
+                }
+                _ => None,
+            })
     }
 
     fn recompute(&mut self) {
-        let mut active: HashMap<String, Arc<LoadedPlugin>> = self.bundled.clone().into_iter().collect();
+        let mut active: HashMap<String, Arc<LoadedPlugin>> =
+            self.bundled.clone().into_iter().collect();
         for entry in self.files.values() {
             if let FileState::Loaded(plugin) = &entry.state {
                 active.insert(plugin.info.name.clone(), plugin.clone());
@@ -121,7 +127,10 @@ pub struct ScanReport {
 impl ScanReport {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        self.loaded.is_empty() && self.reloaded.is_empty() && self.removed.is_empty() && self.failed.is_empty()
+        self.loaded.is_empty()
+            && self.reloaded.is_empty()
+            && self.removed.is_empty()
+            && self.failed.is_empty()
     }
 }
 
@@ -161,7 +170,12 @@ impl PluginRuntime {
 
         let gone: Vec<PathBuf> = {
             let registry = self.inner.registry.read();
-            registry.files.keys().filter(|p| !present.contains_key(*p)).cloned().collect()
+            registry
+                .files
+                .keys()
+                .filter(|p| !present.contains_key(*p))
+                .cloned()
+                .collect()
         };
         if !gone.is_empty() {
             let mut registry = self.inner.registry.write();
@@ -191,7 +205,14 @@ impl PluginRuntime {
             let bytes = match std::fs::read(&path) {
                 Ok(bytes) => bytes,
                 Err(e) => {
-                    self.record_file(&path, fingerprint, None, Err(LoadError::Io(e.to_string())), &mut report, false);
+                    self.record_file(
+                        &path,
+                        fingerprint,
+                        None,
+                        Err(LoadError::Io(e.to_string())),
+                        &mut report,
+                        false,
+                    );
                     continue;
                 }
             };
@@ -204,7 +225,14 @@ impl PluginRuntime {
                 continue;
             }
             let result = prepare(self, bytes.into(), Origin::File { path: path.clone() }).await;
-            self.record_file(&path, fingerprint, Some(sha256), result, &mut report, was_loaded);
+            self.record_file(
+                &path,
+                fingerprint,
+                Some(sha256),
+                result,
+                &mut report,
+                was_loaded,
+            );
         }
         report
     }
@@ -219,14 +247,17 @@ impl PluginRuntime {
         was_loaded: bool,
     ) {
         let mut registry = self.inner.registry.write();
-        let result = result.and_then(|plugin| match registry.file_providing(&plugin.info.name, path) {
-            Some(other) => Err(LoadError::Conflict(format!(
-                "plugin name `{}` is already provided by {}",
-                plugin.info.name,
-                other.display()
-            ))),
-            None => Ok(plugin),
-        });
+        let result =
+            result.and_then(
+                |plugin| match registry.file_providing(&plugin.info.name, path) {
+                    Some(other) => Err(LoadError::Conflict(format!(
+                        "plugin name `{}` is already provided by {}",
+                        plugin.info.name,
+                        other.display()
+                    ))),
+                    None => Ok(plugin),
+                },
+            );
         let state = match result {
             Ok(plugin) => {
                 tracing::info!(

@@ -100,7 +100,12 @@ struct CallLimiter {
 }
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.total - current.min(self.total) + desired;
         if total > self.limit {
             self.hit = true;
@@ -111,13 +116,23 @@ impl ResourceLimiter for CallLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
 
 /// Creates the store for one call of `plugin`.
-pub(crate) fn new_store(engine: &Engine, plugin: Arc<str>, limits: SandboxLimits, grants: Grants) -> Store<CallState> {
+pub(crate) fn new_store(
+    engine: &Engine,
+    plugin: Arc<str>,
+    limits: SandboxLimits,
+    grants: Grants,
+) -> Store<CallState> {
     let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
     let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
     let wasi = WasiCtx::builder()
@@ -159,7 +174,9 @@ pub(crate) fn new_store(engine: &Engine, plugin: Arc<str>, limits: SandboxLimits
             state.deadline_hit = true;
             Ok(UpdateDeadline::Interrupt)
         } else {
-            Ok(UpdateDeadline::Continue(ticks(state.cpu_budget - guest_time)))
+            Ok(UpdateDeadline::Continue(ticks(
+                state.cpu_budget - guest_time,
+            )))
         }
     });
     store
@@ -177,7 +194,9 @@ impl CallState {
 
     /// Moves what the guest wrote to stderr into the call's log lines.
     pub(crate) fn collect_stderr(&mut self) -> String {
-        let text = String::from_utf8_lossy(&self.stderr.contents()).trim().to_owned();
+        let text = String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_owned();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             self.push_log("warn", format!("stderr: {line}"));
         }

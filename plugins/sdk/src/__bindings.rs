@@ -37,15 +37,17 @@ macro_rules! common_glue {
 
         /// `validate-config` for plugin `P`.
         pub fn validate<P: crate::Plugin>(config: String) -> Result<(), Vec<wit::ConfigError>> {
-            crate::parse_config::<P>(&config).map(|_| ()).map_err(|errors| {
-                errors
-                    .into_iter()
-                    .map(|e| wit::ConfigError {
-                        path: e.path,
-                        message: e.message,
-                    })
-                    .collect()
-            })
+            crate::parse_config::<P>(&config)
+                .map(|_| ())
+                .map_err(|errors| {
+                    errors
+                        .into_iter()
+                        .map(|e| wit::ConfigError {
+                            path: e.path,
+                            message: e.message,
+                        })
+                        .collect()
+                })
         }
 
         /// Parses the config or turns the problems into a permanent error.
@@ -55,7 +57,13 @@ macro_rules! common_glue {
             crate::parse_config::<P>(config).map_err(|errors| {
                 let detail: Vec<String> = errors
                     .iter()
-                    .map(|e| format!("{}: {}", if e.path.is_empty() { "/" } else { &e.path }, e.message))
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            if e.path.is_empty() { "/" } else { &e.path },
+                            e.message
+                        )
+                    })
                     .collect();
                 error_to_wit(crate::PluginError::permanent(format!(
                     "invalid config: {}",

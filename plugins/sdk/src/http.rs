@@ -6,8 +6,8 @@
 //! otherwise). [`retryable_status`] is the classification every Herald
 //! destination uses.
 
-use crate::PluginError;
 use crate::__bindings::alert_world::herald::automation::http as wit;
+use crate::PluginError;
 
 /// HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -80,7 +80,6 @@ pub mod alert;
 #[cfg(feature = "alert")]
 pub mod http;
 
-
 /// The generated bindings, one module per world. Not part of the API: use
 /// the typed modules above and the `export_*!` macros.
 #[doc(hidden)]

@@ -10,10 +10,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
 use herald_plugin::alert::{Alert, AlertDestination, Delivery};
 use herald_plugin::http::Request;
 use herald_plugin::{ConfigError, Plugin, PluginError, PluginInfo, log};
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -75,15 +75,18 @@ impl Plugin for Webhook {
     fn check_config(config: &Config) -> Vec<ConfigError> {
         let mut problems = Vec::new();
         if !(config.url.starts_with("https://") || config.url.starts_with("http://")) {
-            problems.push(ConfigError::new("/url", "must be an http:// or https:// URL"));
+            problems.push(ConfigError::new(
+                "/url",
+                "must be an http:// or https:// URL",
+            ));
         }
-        if let Some(secret) = &config.secret {
-            if signing_key(secret).is_none() {
-                problems.push(ConfigError::new(
-                    "/secret",
-                    "must be `whsec_` followed by base64 (at least 16 bytes)",
-                ));
-            }
+        if let Some(secret) = &config.secret
+            && signing_key(secret).is_none()
+        {
+            problems.push(ConfigError::new(
+                "/secret",
+                "must be `whsec_` followed by base64 (at least 16 bytes)",
+            ));
         }
         for name in config.headers.keys() {
             let pointer = format!("/headers/{}", name.replace('~', "~0").replace('/', "~1"));
@@ -93,10 +96,13 @@ impl Plugin for Webhook {
                 problems.push(ConfigError::new(&pointer, "is set by the webhook itself"));
             }
         }
-        if let Some(ms) = config.timeout_ms {
-            if !(100..=60_000).contains(&ms) {
-                problems.push(ConfigError::new("/timeout_ms", "must be between 100 and 60000"));
-            }
+        if let Some(ms) = config.timeout_ms
+            && !(100..=60_000).contains(&ms)
+        {
+            problems.push(ConfigError::new(
+                "/timeout_ms",
+                "must be between 100 and 60000",
+            ));
         }
         problems
     }
@@ -112,12 +118,16 @@ impl AlertDestination for Webhook {
         let body = alert.payload.as_bytes();
         let mut request = Request::post(&config.url)
             .header("content-type", "application/json")
-            .header("user-agent", concat!("herald-webhook/", env!("CARGO_PKG_VERSION")))
+            .header(
+                "user-agent",
+                concat!("herald-webhook/", env!("CARGO_PKG_VERSION")),
+            )
             .header("webhook-id", &alert.event_id)
             .header("webhook-timestamp", &timestamp);
         if let Some(secret) = &config.secret {
-            let key = signing_key(secret)
-                .ok_or_else(|| PluginError::permanent("invalid config: /secret is not a whsec_ secret"))?;
+            let key = signing_key(secret).ok_or_else(|| {
+                PluginError::permanent("invalid config: /secret is not a whsec_ secret")
+            })?;
             let signature = sign(&key, &alert.event_id, &timestamp, body);
             request = request.header("webhook-signature", &format!("v1,{signature}"));
         }

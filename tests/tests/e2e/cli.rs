@@ -45,7 +45,9 @@ fn serve(data_dir: &std::path::Path) -> Daemon {
             }
         }
     });
-    let address = rx.recv_timeout(Duration::from_secs(60)).expect("herald logs its address");
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("herald logs its address");
     Daemon {
         child,
         url: format!("http://{address}"),
@@ -82,15 +84,26 @@ async fn serve_lists_the_bundled_plugins() {
     assert_eq!(webhook["world"], "alert-destination");
     assert_eq!(webhook["origin"]["kind"], "bundled");
     assert_eq!(webhook["secret_fields"], serde_json::json!(["/secret"]));
-    assert_eq!(webhook["config_schema"]["required"], serde_json::json!(["url"]));
+    assert_eq!(
+        webhook["config_schema"]["required"],
+        serde_json::json!(["url"])
+    );
     drop(daemon);
 
     // Restarted on a warm cache: measured, not asserted (timings flake).
     let started = Instant::now();
     let daemon = serve(data.path());
     let listing = get_plugins(daemon.url.clone()).await;
-    println!("warm start to first /v1/plugins answer: {:?}", started.elapsed());
-    let webhook = listing["objects"].as_array().unwrap().iter().find(|p| p["name"] == "webhook").unwrap();
+    println!(
+        "warm start to first /v1/plugins answer: {:?}",
+        started.elapsed()
+    );
+    let webhook = listing["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "webhook")
+        .unwrap();
     assert_eq!(webhook["compiled_from"], "cache");
 
     // A plugin dropped into the running daemon's directory shows up.
@@ -101,7 +114,11 @@ async fn serve_lists_the_bundled_plugins() {
         let get_plugins = &get_plugins;
         async move {
             let listing = get_plugins(url).await;
-            listing["objects"].as_array().unwrap().iter().any(|p| p["name"] == "noop")
+            listing["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "noop")
         }
     })
     .await;
@@ -109,21 +126,40 @@ async fn serve_lists_the_bundled_plugins() {
 
 #[test]
 fn plugins_check_describes_a_good_file_and_explains_a_bad_one() {
-    let output = herald().args(["plugins", "check"]).arg(guest("webhook")).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = herald()
+        .args(["plugins", "check"])
+        .arg(guest("webhook"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(summary["name"], "webhook");
     assert_eq!(summary["world"], "alert-destination");
 
-    let output = herald().args(["plugins", "check"]).arg(guest("fixture_wrong_world")).output().unwrap();
+    let output = herald()
+        .args(["plugins", "check"])
+        .arg(guest("fixture_wrong_world"))
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("rejected: imports `herald:automation/records@0.1.0`"), "{stderr}");
+    assert!(
+        stderr.contains("rejected: imports `herald:automation/records@0.1.0`"),
+        "{stderr}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("readme.wasm");
     std::fs::write(&text, "hello").unwrap();
-    let output = herald().args(["plugins", "check"]).arg(&text).output().unwrap();
+    let output = herald()
+        .args(["plugins", "check"])
+        .arg(&text)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a WebAssembly file"));
 }
@@ -142,5 +178,8 @@ fn a_bad_config_file_stops_start_up_with_the_key() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("invalid config file") && stderr.contains("unknown field `lisen`"), "{stderr}");
+    assert!(
+        stderr.contains("invalid config file") && stderr.contains("unknown field `lisen`"),
+        "{stderr}"
+    );
 }

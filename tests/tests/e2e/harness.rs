@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 /// A guest component built from `plugins/` (e.g. `fixture_noop`, `webhook`).
 pub fn guest(name: &str) -> PathBuf {
     let path = Path::new(herald::plugins::GUEST_ARTIFACTS_DIR).join(format!("{name}.wasm"));
-    assert!(path.exists(), "guest component {} was not built", path.display());
+    assert!(
+        path.exists(),
+        "guest component {} was not built",
+        path.display()
+    );
     path
 }
 
@@ -24,7 +28,9 @@ pub fn guest(name: &str) -> PathBuf {
 /// compiled once per run rather than once per test.
 pub fn shared_cache_dir() -> PathBuf {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path().to_path_buf()
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
+        .to_path_buf()
 }
 
 /// Polls `condition` until it holds or `deadline` passes; panics with `what`.
@@ -59,7 +65,10 @@ pub async fn runtime_with(plugins_dir: &Path, policies: &[(&str, PluginPolicy)])
         plugins_dir: Some(plugins_dir.to_path_buf()),
         cache_dir: Some(shared_cache_dir()),
         allow_private_networks: true,
-        policies: policies.iter().map(|(n, p)| (n.to_string(), p.clone())).collect::<HashMap<_, _>>(),
+        policies: policies
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.clone()))
+            .collect::<HashMap<_, _>>(),
         poll_interval: Duration::from_millis(200),
         ..RuntimeConfig::default()
     })
@@ -124,7 +133,9 @@ impl Receiver {
             .route("/huge", axum::routing::get(huge))
             .fallback(record)
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move {
             axum::serve(listener, app).await.ok();
@@ -136,7 +147,10 @@ impl Receiver {
     pub fn respond_with(&self, status: u16, headers: &[(&str, &str)]) {
         let mut state = self.state.lock().unwrap();
         state.status = status;
-        state.extra_headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        state.extra_headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
     }
 
     /// Waits `delay` before answering.
@@ -151,18 +165,32 @@ impl Receiver {
 }
 
 async fn record(State(state): State<Arc<Mutex<ReceiverState>>>, request: Request) -> Response {
-    let path = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let headers = request.headers().clone();
-    let body = axum::body::to_bytes(request.into_body(), 16 << 20).await.unwrap_or_default();
+    let body = axum::body::to_bytes(request.into_body(), 16 << 20)
+        .await
+        .unwrap_or_default();
     let (status, extra, delay) = {
         let mut state = state.lock().unwrap();
-        state.requests.push(Recorded { path, headers, body });
+        state.requests.push(Recorded {
+            path,
+            headers,
+            body,
+        });
         (state.status, state.extra_headers.clone(), state.delay)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut response = (StatusCode::from_u16(status).unwrap(), format!("receiver says {status}")).into_response();
+    let mut response = (
+        StatusCode::from_u16(status).unwrap(),
+        format!("receiver says {status}"),
+    )
+        .into_response();
     for (name, value) in extra {
         response.headers_mut().insert(
             axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -174,6 +202,7 @@ async fn record(State(state): State<Arc<Mutex<ReceiverState>>>, request: Request
 
 async fn huge() -> Response {
     let chunk = bytes::Bytes::from(vec![b'x'; 1 << 20]);
-    let stream = futures::stream::iter((0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let stream =
+        futures::stream::iter((0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
     Response::new(Body::from_stream(stream))
 }

@@ -7,6 +7,6 @@
 mod cli;
 mod harness;
 mod plugin_faults;
-mod plugin_registry;
 mod plugin_network;
+mod plugin_registry;
 mod webhook;

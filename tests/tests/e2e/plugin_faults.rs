@@ -17,8 +17,19 @@ fn alert() -> AlertRequest {
 
 /// A runtime with every fixture installed and tight limits for the faulty ones.
 async fn fault_runtime(dir: &std::path::Path) -> PluginRuntime {
-    for fixture in ["noop", "spin_loop", "memory_bomb", "panic", "forbidden_host", "huge_response"] {
-        install(dir, &format!("fixture_{fixture}"), &format!("{fixture}.wasm"));
+    for fixture in [
+        "noop",
+        "spin_loop",
+        "memory_bomb",
+        "panic",
+        "forbidden_host",
+        "huge_response",
+    ] {
+        install(
+            dir,
+            &format!("fixture_{fixture}"),
+            &format!("{fixture}.wasm"),
+        );
     }
     let tight_cpu = PluginPolicy {
         cpu_time_ms: Some(300),
@@ -63,7 +74,11 @@ async fn infinite_loop_hits_the_cpu_deadline() {
         }
         other => panic!("expected a deadline error, got {other:?}"),
     }
-    assert!(report.duration.as_millis() < 5_000, "stopped promptly: {:?}", report.duration);
+    assert!(
+        report.duration.as_millis() < 5_000,
+        "stopped promptly: {:?}",
+        report.duration
+    );
     assert_noop_works(&runtime).await;
 }
 
@@ -73,14 +88,27 @@ async fn memory_bomb_hits_the_memory_limit() {
     let runtime = fault_runtime(dir.path()).await;
     let report = runtime.deliver("memory-bomb", &json!({}), &alert()).await;
     match &report.result {
-        Err(CallError::MemoryLimitExceeded { plugin, limit_bytes }) => {
+        Err(CallError::MemoryLimitExceeded {
+            plugin,
+            limit_bytes,
+        }) => {
             assert_eq!(plugin, "memory-bomb");
             assert_eq!(*limit_bytes, 48 << 20);
         }
         other => panic!("expected a memory limit error, got {other:?}"),
     }
-    assert!(report.peak_memory_bytes <= 48 << 20, "peak {} stayed under the cap", report.peak_memory_bytes);
-    assert!(report.result.unwrap_err().to_string().contains("memory limit of 48 MiB"));
+    assert!(
+        report.peak_memory_bytes <= 48 << 20,
+        "peak {} stayed under the cap",
+        report.peak_memory_bytes
+    );
+    assert!(
+        report
+            .result
+            .unwrap_err()
+            .to_string()
+            .contains("memory limit of 48 MiB")
+    );
     assert_noop_works(&runtime).await;
 }
 
@@ -90,7 +118,9 @@ async fn panic_is_a_trap_with_the_guest_message() {
     let runtime = fault_runtime(dir.path()).await;
     let report = runtime.deliver("panic", &json!({}), &alert()).await;
     match report.result {
-        Err(CallError::Trap { plugin, message, .. }) => {
+        Err(CallError::Trap {
+            plugin, message, ..
+        }) => {
             assert_eq!(plugin, "panic");
             assert!(
                 message.contains("fixture panic while delivering evt_fault"),
@@ -100,7 +130,10 @@ async fn panic_is_a_trap_with_the_guest_message() {
         other => panic!("expected a trap, got {other:?}"),
     }
     assert!(
-        report.logs.iter().any(|l| l.message.contains("fixture panic")),
+        report
+            .logs
+            .iter()
+            .any(|l| l.message.contains("fixture panic")),
         "stderr is captured in the call's log: {:?}",
         report.logs
     );
@@ -126,7 +159,10 @@ async fn call_to_a_host_outside_the_allow_list_is_refused() {
     // The same plugin reaches an allowed host.
     let config = json!({"url": format!("{}/ok", receiver.url)});
     let report = runtime.deliver("forbidden-host", &config, &alert()).await;
-    assert_eq!(report.result.expect("allowed host works").status_code, Some(200));
+    assert_eq!(
+        report.result.expect("allowed host works").status_code,
+        Some(200)
+    );
     assert_eq!(receiver.requests().len(), 1);
     assert_noop_works(&runtime).await;
 }
@@ -139,14 +175,20 @@ async fn huge_response_is_cut_off_at_the_cap() {
     let config = json!({"url": format!("{}/huge", receiver.url)});
     let report = runtime.deliver("huge-response", &config, &alert()).await;
     match report.result {
-        Err(CallError::Failed { message, retryable, .. }) => {
+        Err(CallError::Failed {
+            message, retryable, ..
+        }) => {
             assert_eq!(message, "response larger than 1048576 bytes");
             assert!(!retryable);
         }
         other => panic!("expected a response-too-large failure, got {other:?}"),
     }
     // Nothing of the 64 MiB body reached the guest.
-    assert!(report.peak_memory_bytes < 16 << 20, "guest memory stayed small: {}", report.peak_memory_bytes);
+    assert!(
+        report.peak_memory_bytes < 16 << 20,
+        "guest memory stayed small: {}",
+        report.peak_memory_bytes
+    );
     assert_noop_works(&runtime).await;
 }
 
@@ -156,7 +198,12 @@ async fn faults_in_parallel_do_not_disturb_each_other() {
     let runtime = fault_runtime(dir.path()).await;
     let calls = ["spin-loop", "memory-bomb", "panic", "noop", "noop"].map(|name| {
         let runtime = runtime.clone();
-        tokio::spawn(async move { (name, runtime.deliver(name, &json!({}), &alert()).await.result) })
+        tokio::spawn(async move {
+            (
+                name,
+                runtime.deliver(name, &json!({}), &alert()).await.result,
+            )
+        })
     });
     for call in calls {
         let (name, result) = call.await.unwrap();

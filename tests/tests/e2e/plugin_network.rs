@@ -21,7 +21,10 @@ async fn runtime(allow_private: bool, policies: &[(&str, PluginPolicy)]) -> Plug
     PluginRuntime::start(RuntimeConfig {
         cache_dir: Some(shared_cache_dir()),
         allow_private_networks: allow_private,
-        policies: policies.iter().map(|(n, p)| (n.to_string(), p.clone())).collect::<HashMap<_, _>>(),
+        policies: policies
+            .iter()
+            .map(|(n, p)| (n.to_string(), p.clone()))
+            .collect::<HashMap<_, _>>(),
         ..RuntimeConfig::default()
     })
     .await
@@ -40,22 +43,35 @@ async fn private_addresses_are_refused_unless_the_operator_allows_them() {
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://10.0.0.1/internal".to_owned(),
     ] {
-        let report = guarded.deliver("webhook", &json!({ "url": url }), &alert()).await;
+        let report = guarded
+            .deliver("webhook", &json!({ "url": url }), &alert())
+            .await;
         match report.result {
             Err(CallError::HostNotAllowed { plugin, host }) => {
                 assert_eq!(plugin, "webhook");
                 assert!(
-                    host.contains("loopback") || host.contains("private") || host.contains("link-local"),
+                    host.contains("loopback")
+                        || host.contains("private")
+                        || host.contains("link-local"),
                     "{url}: {host}"
                 );
             }
             other => panic!("{url}: expected a refusal, got {other:?}"),
         }
     }
-    assert!(receiver.requests().is_empty(), "nothing reached the private receiver");
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing reached the private receiver"
+    );
 
     let open = runtime(true, &[]).await;
-    let report = open.deliver("webhook", &json!({ "url": format!("{}/d", receiver.url) }), &alert()).await;
+    let report = open
+        .deliver(
+            "webhook",
+            &json!({ "url": format!("{}/d", receiver.url) }),
+            &alert(),
+        )
+        .await;
     assert_eq!(report.result.unwrap().status_code, Some(200));
     assert_eq!(receiver.requests().len(), 1);
 }
@@ -68,10 +84,24 @@ async fn the_allow_list_limits_a_plugin_to_its_hosts() {
         ..PluginPolicy::default()
     };
     let runtime = runtime(true, &[("webhook", only_example)]).await;
-    let summary = runtime.list().objects.into_iter().find(|p| p.name == "webhook").unwrap();
-    assert_eq!(summary.allowed_hosts, Some(vec!["*.example.com".to_owned()]));
+    let summary = runtime
+        .list()
+        .objects
+        .into_iter()
+        .find(|p| p.name == "webhook")
+        .unwrap();
+    assert_eq!(
+        summary.allowed_hosts,
+        Some(vec!["*.example.com".to_owned()])
+    );
 
-    let report = runtime.deliver("webhook", &json!({ "url": format!("{}/x", receiver.url) }), &alert()).await;
+    let report = runtime
+        .deliver(
+            "webhook",
+            &json!({ "url": format!("{}/x", receiver.url) }),
+            &alert(),
+        )
+        .await;
     match report.result {
         Err(CallError::HostNotAllowed { host, .. }) => assert_eq!(host, "127.0.0.1"),
         other => panic!("expected host-not-allowed, got {other:?}"),
@@ -92,11 +122,24 @@ async fn plugins_other_than_webhook_reach_nothing_by_default() {
     })
     .await
     .unwrap();
-    let summary = runtime.list().objects.into_iter().find(|p| p.name == "forbidden-host").unwrap();
+    let summary = runtime
+        .list()
+        .objects
+        .into_iter()
+        .find(|p| p.name == "forbidden-host")
+        .unwrap();
     assert_eq!(summary.allowed_hosts, Some(vec![]));
     let report = runtime
-        .deliver("forbidden-host", &json!({ "url": format!("{}/x", receiver.url) }), &alert())
+        .deliver(
+            "forbidden-host",
+            &json!({ "url": format!("{}/x", receiver.url) }),
+            &alert(),
+        )
         .await;
-    assert!(matches!(report.result, Err(CallError::HostNotAllowed { .. })), "{:?}", report.result);
+    assert!(
+        matches!(report.result, Err(CallError::HostNotAllowed { .. })),
+        "{:?}",
+        report.result
+    );
     assert!(receiver.requests().is_empty());
 }

@@ -41,13 +41,20 @@ async fn broken_files_are_listed_with_their_error_and_others_load() {
     let runtime = runtime_with(dir.path(), &[]).await;
     let listing = runtime.list();
     let names: Vec<&str> = listing.objects.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["noop", "webhook"], "the good plugin and the bundled one are loaded");
+    assert_eq!(
+        names,
+        ["noop", "webhook"],
+        "the good plugin and the bundled one are loaded"
+    );
     assert_eq!(listing.failed.len(), 4, "{:#?}", listing.failed);
 
     let error = failed_error(&runtime, "notes.wasm").unwrap();
     assert!(error.contains("not a WebAssembly file"), "{error}");
     let error = failed_error(&runtime, "core.wasm").unwrap();
-    assert!(error.contains("core WebAssembly module, not a component"), "{error}");
+    assert!(
+        error.contains("core WebAssembly module, not a component"),
+        "{error}"
+    );
     let error = failed_error(&runtime, "wrong-world.wasm").unwrap();
     assert!(
         error.contains("imports `herald:automation/records@0.1.0`")
@@ -55,10 +62,19 @@ async fn broken_files_are_listed_with_their_error_and_others_load() {
         "{error}"
     );
     let error = failed_error(&runtime, "zz-noop-copy.wasm").unwrap();
-    assert!(error.contains("plugin name `noop` is already provided by"), "{error}");
+    assert!(
+        error.contains("plugin name `noop` is already provided by"),
+        "{error}"
+    );
 
     // The good plugin works alongside the broken files.
-    assert!(runtime.deliver("noop", &json!({}), &alert("a")).await.result.is_ok());
+    assert!(
+        runtime
+            .deliver("noop", &json!({}), &alert("a"))
+            .await
+            .result
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,32 +87,44 @@ async fn plugins_are_added_replaced_and_removed_without_restart() {
     // Add.
     let added_at = Instant::now();
     let path = install(dir.path(), "fixture_noop", "custom.wasm");
-    wait_until(Duration::from_secs(10), "noop to load", || async { runtime.get("noop").is_some() }).await;
+    wait_until(Duration::from_secs(10), "noop to load", || async {
+        runtime.get("noop").is_some()
+    })
+    .await;
     let detection = added_at.elapsed();
     println!("hot add detected and loaded in {detection:?}");
 
     // Replace the same file with a different plugin: the old one goes, the new one comes.
     install(dir.path(), "fixture_panic", "custom.wasm");
-    wait_until(Duration::from_secs(10), "the replacement to load", || async {
-        runtime.get("panic").is_some() && runtime.get("noop").is_none()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the replacement to load",
+        || async { runtime.get("panic").is_some() && runtime.get("noop").is_none() },
+    )
     .await;
 
     // Remove.
     std::fs::remove_file(&path).unwrap();
-    wait_until(Duration::from_secs(10), "the plugin to unload", || async { runtime.get("panic").is_none() }).await;
+    wait_until(Duration::from_secs(10), "the plugin to unload", || async {
+        runtime.get("panic").is_none()
+    })
+    .await;
     assert!(runtime.list().failed.is_empty());
 
     // A broken file appears, is listed, and is replaced by a good one.
     std::fs::write(dir.path().join("late.wasm"), b"garbage").unwrap();
-    wait_until(Duration::from_secs(10), "the broken file to be listed", || async {
-        failed_error(&runtime, "late.wasm").is_some()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the broken file to be listed",
+        || async { failed_error(&runtime, "late.wasm").is_some() },
+    )
     .await;
     install(dir.path(), "fixture_noop", "late.wasm");
-    wait_until(Duration::from_secs(10), "the fixed file to load", || async {
-        runtime.get("noop").is_some() && failed_error(&runtime, "late.wasm").is_none()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the fixed file to load",
+        || async { runtime.get("noop").is_some() && failed_error(&runtime, "late.wasm").is_none() },
+    )
     .await;
     watcher.abort();
 }
@@ -114,28 +142,46 @@ async fn a_file_overrides_the_bundled_plugin_and_calls_in_flight_finish_on_the_o
     let in_flight = {
         let runtime = runtime.clone();
         let url = format!("{}/slow", receiver.url);
-        tokio::spawn(async move { runtime.deliver("webhook", &json!({"url": url}), &alert("inflight")).await })
+        tokio::spawn(async move {
+            runtime
+                .deliver("webhook", &json!({"url": url}), &alert("inflight"))
+                .await
+        })
     };
-    wait_until(Duration::from_secs(10), "the delivery to reach the receiver", || async {
-        !receiver.requests().is_empty()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the delivery to reach the receiver",
+        || async { !receiver.requests().is_empty() },
+    )
     .await;
 
     // Drop in a file providing `webhook` (a copy of the same code under
     // another file, so its origin differs): it overrides the bundled one.
     install(dir.path(), "webhook", "webhook.wasm");
-    wait_until(Duration::from_secs(10), "the file to override the bundled plugin", || async {
-        matches!(runtime.get("webhook").unwrap().origin, herald::plugins::Origin::File { .. })
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the file to override the bundled plugin",
+        || async {
+            matches!(
+                runtime.get("webhook").unwrap().origin,
+                herald::plugins::Origin::File { .. }
+            )
+        },
+    )
     .await;
     let report = in_flight.await.unwrap();
-    assert_eq!(report.result.expect("in-flight call completes").status_code, Some(200));
+    assert_eq!(
+        report.result.expect("in-flight call completes").status_code,
+        Some(200)
+    );
 
     // Removing the file brings the bundled plugin back.
     std::fs::remove_file(dir.path().join("webhook.wasm")).unwrap();
-    wait_until(Duration::from_secs(10), "the bundled plugin to return", || async {
-        runtime.get("webhook").unwrap().origin == herald::plugins::Origin::Bundled
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the bundled plugin to return",
+        || async { runtime.get("webhook").unwrap().origin == herald::plugins::Origin::Bundled },
+    )
     .await;
     assert_eq!(runtime.get("webhook").unwrap().sha256, bundled_sha);
     watcher.abort();
@@ -151,7 +197,8 @@ async fn compiled_components_come_from_the_cache_after_a_restart() {
         cache_dir: Some(cache.path().to_path_buf()),
         ..RuntimeConfig::default()
     };
-    let compiled_from = |runtime: &PluginRuntime, name: &str| runtime.get(name).unwrap().compiled_from;
+    let compiled_from =
+        |runtime: &PluginRuntime, name: &str| runtime.get(name).unwrap().compiled_from;
 
     let first = PluginRuntime::start(config.clone()).await.unwrap();
     assert_eq!(compiled_from(&first, "noop"), CompileSource::Compiled);
@@ -163,7 +210,13 @@ async fn compiled_components_come_from_the_cache_after_a_restart() {
     let second = PluginRuntime::start(config.clone()).await.unwrap();
     assert_eq!(compiled_from(&second, "noop"), CompileSource::Cache);
     assert_eq!(compiled_from(&second, "webhook"), CompileSource::Cache);
-    assert!(second.deliver("noop", &json!({}), &alert("cached")).await.result.is_ok());
+    assert!(
+        second
+            .deliver("noop", &json!({}), &alert("cached"))
+            .await
+            .result
+            .is_ok()
+    );
     drop(second);
 
     // A corrupt entry is discarded and recompiled, not fatal.
@@ -172,5 +225,11 @@ async fn compiled_components_come_from_the_cache_after_a_restart() {
     }
     let third = PluginRuntime::start(config).await.unwrap();
     assert_eq!(compiled_from(&third, "noop"), CompileSource::Compiled);
-    assert!(third.deliver("noop", &json!({}), &alert("recompiled")).await.result.is_ok());
+    assert!(
+        third
+            .deliver("noop", &json!({}), &alert("recompiled"))
+            .await
+            .result
+            .is_ok()
+    );
 }

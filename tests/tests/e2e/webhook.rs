@@ -6,8 +6,8 @@
 use crate::harness::{Receiver, runtime_with};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
 use herald::plugins::{AlertRequest, CallError, PluginRuntime};
+use hmac::{Hmac, Mac};
 use serde_json::json;
 use std::time::Duration;
 
@@ -53,12 +53,24 @@ async fn delivers_signed_json_that_a_receiver_can_verify() {
         "secret": secret(),
         "headers": {"X-Team": "ml-platform"}
     });
-    let report = runtime.deliver("webhook", &config, &alert("evt_123", 1)).await;
+    let report = runtime
+        .deliver("webhook", &config, &alert("evt_123", 1))
+        .await;
     let delivery = report.result.expect("delivered");
     assert_eq!(delivery.status_code, Some(200));
-    assert_eq!(delivery.response_excerpt.as_deref(), Some("receiver says 200"));
-    assert!(delivery.summary.contains("127.0.0.1"), "{}", delivery.summary);
-    assert!(!delivery.summary.contains("team=ml"), "no query string in messages");
+    assert_eq!(
+        delivery.response_excerpt.as_deref(),
+        Some("receiver says 200")
+    );
+    assert!(
+        delivery.summary.contains("127.0.0.1"),
+        "{}",
+        delivery.summary
+    );
+    assert!(
+        !delivery.summary.contains("team=ml"),
+        "no query string in messages"
+    );
 
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1);
@@ -69,13 +81,26 @@ async fn delivers_signed_json_that_a_receiver_can_verify() {
     assert_eq!(request.header("webhook-id"), Some("evt_123"));
     let timestamp = request.header("webhook-timestamp").unwrap();
     let now = chrono::Utc::now().timestamp();
-    assert!((now - timestamp.parse::<i64>().unwrap()).abs() < 300, "timestamp is current");
-    assert!(verify("evt_123", timestamp, &request.body, request.header("webhook-signature").unwrap()));
+    assert!(
+        (now - timestamp.parse::<i64>().unwrap()).abs() < 300,
+        "timestamp is current"
+    );
+    assert!(verify(
+        "evt_123",
+        timestamp,
+        &request.body,
+        request.header("webhook-signature").unwrap()
+    ));
     // The body is the payload, byte for byte what was signed.
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body, alert("evt_123", 1).payload);
     // A tampered body does not verify.
-    assert!(!verify("evt_123", timestamp, b"{}", request.header("webhook-signature").unwrap()));
+    assert!(!verify(
+        "evt_123",
+        timestamp,
+        b"{}",
+        request.header("webhook-signature").unwrap()
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -85,7 +110,9 @@ async fn the_event_id_is_stable_across_attempts() {
     receiver.respond_with(503, &[]);
     let config = json!({"url": receiver.url, "secret": secret()});
     for attempt in 1..=3 {
-        let report = runtime.deliver("webhook", &config, &alert("evt_same", attempt)).await;
+        let report = runtime
+            .deliver("webhook", &config, &alert("evt_same", attempt))
+            .await;
         assert!(report.result.unwrap_err().is_retryable());
     }
     let ids: Vec<String> = receiver
@@ -115,10 +142,18 @@ async fn statuses_are_classified_for_retry() {
     ];
     for (status, retryable) in cases {
         receiver.respond_with(status, &[]);
-        let result = runtime.deliver("webhook", &config, &alert("evt_s", 1)).await.result;
+        let result = runtime
+            .deliver("webhook", &config, &alert("evt_s", 1))
+            .await
+            .result;
         match (retryable, result) {
             (None, Ok(delivery)) => assert_eq!(delivery.status_code, Some(status)),
-            (Some(expected), Err(CallError::Failed { message, retryable, .. })) => {
+            (
+                Some(expected),
+                Err(CallError::Failed {
+                    message, retryable, ..
+                }),
+            ) => {
                 assert_eq!(retryable, expected, "status {status}");
                 assert!(message.contains(&format!("answered {status}")), "{message}");
             }
@@ -128,8 +163,16 @@ async fn statuses_are_classified_for_retry() {
 
     // Retry-After is passed on.
     receiver.respond_with(429, &[("retry-after", "7")]);
-    match runtime.deliver("webhook", &config, &alert("evt_s", 1)).await.result {
-        Err(CallError::Failed { retry_after, retryable: true, .. }) => {
+    match runtime
+        .deliver("webhook", &config, &alert("evt_s", 1))
+        .await
+        .result
+    {
+        Err(CallError::Failed {
+            retry_after,
+            retryable: true,
+            ..
+        }) => {
             assert_eq!(retry_after, Some(Duration::from_secs(7)));
         }
         other => panic!("expected a retryable failure, got {other:?}"),
@@ -140,10 +183,20 @@ async fn statuses_are_classified_for_retry() {
 async fn a_dead_receiver_is_a_retryable_connection_error() {
     let (runtime, _dir) = webhook_runtime().await;
     // Bind and drop: the port is closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = json!({"url": format!("http://127.0.0.1:{port}/")});
-    match runtime.deliver("webhook", &config, &alert("evt_dead", 1)).await.result {
-        Err(CallError::Failed { message, retryable, .. }) => {
+    match runtime
+        .deliver("webhook", &config, &alert("evt_dead", 1))
+        .await
+        .result
+    {
+        Err(CallError::Failed {
+            message, retryable, ..
+        }) => {
             assert!(retryable);
             assert!(message.starts_with("connection failed"), "{message}");
         }
@@ -166,7 +219,13 @@ async fn invalid_configs_are_rejected_with_the_path_of_each_field() {
             }
         }
     };
-    assert!(runtime.validate_config("webhook", &json!({"url": "https://example.com/h"})).await.result.is_ok());
+    assert!(
+        runtime
+            .validate_config("webhook", &json!({"url": "https://example.com/h"}))
+            .await
+            .result
+            .is_ok()
+    );
 
     let found = problems(json!({})).await;
     assert_eq!(found[0].0, "/url");
@@ -177,7 +236,16 @@ async fn invalid_configs_are_rejected_with_the_path_of_each_field() {
 
     let found = problems(json!({"url": "ftp://x", "secret": "nope", "headers": {"Bad Name": "v", "webhook-id": "x"}})).await;
     let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
-    assert_eq!(paths, ["/url", "/secret", "/headers/Bad Name", "/headers/webhook-id"], "{found:?}");
+    assert_eq!(
+        paths,
+        [
+            "/url",
+            "/secret",
+            "/headers/Bad Name",
+            "/headers/webhook-id"
+        ],
+        "{found:?}"
+    );
 
     let found = problems(json!({"url": "https://x", "sekret": "typo"})).await;
     assert!(found[0].1.contains("unknown field `sekret`"), "{found:?}");
