@@ -109,6 +109,7 @@ struct ReceiverState {
     requests: Vec<Recorded>,
     status: u16,
     extra_headers: Vec<(String, String)>,
+    body: Option<String>,
     delay: Duration,
 }
 
@@ -151,6 +152,13 @@ impl Receiver {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
+        state.body = None;
+    }
+
+    /// Answers `status` with `body` (and `headers`) from now on.
+    pub fn respond_with_body(&self, status: u16, headers: &[(&str, &str)], body: &str) {
+        self.respond_with(status, headers);
+        self.state.lock().unwrap().body = Some(body.to_owned());
     }
 
     /// Waits `delay` before answering.
@@ -174,23 +182,28 @@ async fn record(State(state): State<Arc<Mutex<ReceiverState>>>, request: Request
     let body = axum::body::to_bytes(request.into_body(), 16 << 20)
         .await
         .unwrap_or_default();
-    let (status, extra, delay) = {
+    let (status, extra, delay, answer) = {
         let mut state = state.lock().unwrap();
         state.requests.push(Recorded {
             path,
             headers,
             body,
         });
-        (state.status, state.extra_headers.clone(), state.delay)
+        let answer = state
+            .body
+            .clone()
+            .unwrap_or_else(|| format!("receiver says {}", state.status));
+        (
+            state.status,
+            state.extra_headers.clone(),
+            state.delay,
+            answer,
+        )
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let mut response = (
-        StatusCode::from_u16(status).unwrap(),
-        format!("receiver says {status}"),
-    )
-        .into_response();
+    let mut response = (StatusCode::from_u16(status).unwrap(), answer).into_response();
     for (name, value) in extra {
         response.headers_mut().insert(
             axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),

@@ -9,4 +9,5 @@ mod harness;
 mod plugin_faults;
 mod plugin_network;
 mod plugin_registry;
+mod slack;
 mod webhook;

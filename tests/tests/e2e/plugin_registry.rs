@@ -43,7 +43,7 @@ async fn broken_files_are_listed_with_their_error_and_others_load() {
     let names: Vec<&str> = listing.objects.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["noop", "webhook"],
+        ["noop", "slack", "webhook"],
         "the good plugin and the bundled one are loaded"
     );
     assert_eq!(listing.failed.len(), 4, "{:#?}", listing.failed);
@@ -204,7 +204,10 @@ async fn compiled_components_come_from_the_cache_after_a_restart() {
     assert_eq!(compiled_from(&first, "noop"), CompileSource::Compiled);
     assert_eq!(compiled_from(&first, "webhook"), CompileSource::Compiled);
     let entries = std::fs::read_dir(cache.path()).unwrap().count();
-    assert_eq!(entries, 2, "one cache entry per component");
+    assert_eq!(
+        entries, 3,
+        "one cache entry per component (noop, webhook, slack)"
+    );
     drop(first);
 
     let second = PluginRuntime::start(config.clone()).await.unwrap();
