@@ -3,8 +3,9 @@
 //!
 //! * **No ambient authority.** The WASI context has no preopened
 //!   directories, no environment, no arguments, no sockets and no name
-//!   lookup; stdout and stderr go to small in-memory pipes (stderr carries a
-//!   Rust guest's panic message, which ends up in the trap error).
+//!   lookup; stdout is discarded and stderr goes to a small in-memory pipe
+//!   (it carries a Rust guest's panic message, which ends up in the trap
+//!   error and the call's log).
 //! * **Memory.** A [`ResourceLimiter`] caps the total linear memory of the
 //!   instance and remembers that the cap was hit, so an allocation failure
 //!   is reported as [`CallError::MemoryLimitExceeded`] instead of a bare trap.
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How often the engine's epoch advances; the CPU deadline's resolution.
@@ -133,10 +134,11 @@ pub(crate) fn new_store(
     limits: SandboxLimits,
     grants: Grants,
 ) -> Store<CallState> {
-    let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
+    // stdout is discarded (plugins log through the log capability); stderr
+    // is kept because it carries a Rust guest's panic message.
     let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
     let wasi = WasiCtx::builder()
-        .stdout(stdout)
+        .stdout(SinkOutputStream)
         .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
