@@ -26,6 +26,9 @@ pub struct PluginsArgs {
     /// Unmeasured warm-up calls per case.
     #[arg(long, default_value_t = 500)]
     pub warmup: usize,
+    /// Measure only the no-op case (for profiling the sandbox itself).
+    #[arg(long)]
+    pub noop_only: bool,
 }
 
 const SECRET_KEY: &[u8] = b"bench-secret-key-0123456789abcdef";
@@ -72,6 +75,9 @@ pub async fn run(args: PluginsArgs) -> anyhow::Result<Value> {
     })
     .await?;
     println!("noop plugin    (instantiate + call)  {noop}");
+    if args.noop_only {
+        return Ok(json!({"bench": "plugins", "iterations": args.iterations, "noop": noop}));
+    }
 
     let webhook = measure(args.warmup, args.iterations, async || {
         runtime
