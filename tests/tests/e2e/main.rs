@@ -1,1 +1,2 @@
 //! e2e
+mod storage;
