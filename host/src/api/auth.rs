@@ -96,7 +96,10 @@ impl ApiKeys {
         let candidate = digest(key);
         // Constant-time over each stored digest; the number of keys is public.
         self.digests.iter().fold(false, |found, d| {
-            let diff = d.iter().zip(candidate.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            let diff = d
+                .iter()
+                .zip(candidate.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
             found | (diff == 0)
         })
     }

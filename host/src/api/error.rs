@@ -116,7 +116,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = format!("{cause:#}"), "internal error answering a request");
+            tracing::error!(
+                error = format!("{cause:#}"),
+                "internal error answering a request"
+            );
         }
         let path = match &self {
             ApiError::BadRequest { path, .. } => path.clone(),

@@ -7,8 +7,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::{StatusCode, header};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -51,7 +51,12 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
             let ok = content_type
                 .to_str()
                 .map(|ct| {
-                    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                    let essence = ct
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase();
                     essence == "application/json" || essence.ends_with("+json")
                 })
                 .unwrap_or(false);

@@ -127,7 +127,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
             events::fetch_project_logs_get,
             events::fetch_project_logs_post
         ))
-        .routes(routes!(objects::create_experiment, objects::list_experiments))
+        .routes(routes!(
+            objects::create_experiment,
+            objects::list_experiments
+        ))
         .routes(routes!(objects::get_experiment, objects::delete_experiment))
         .routes(routes!(events::insert_experiment))
         .routes(routes!(
@@ -137,7 +140,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(objects::create_dataset, objects::list_datasets))
         .routes(routes!(objects::get_dataset, objects::delete_dataset))
         .routes(routes!(events::insert_dataset))
-        .routes(routes!(events::fetch_dataset_get, events::fetch_dataset_post))
+        .routes(routes!(
+            events::fetch_dataset_get,
+            events::fetch_dataset_post
+        ))
         .routes(routes!(prompts::create_prompt, prompts::list_prompts))
         .routes(routes!(
             prompts::get_prompt,

@@ -26,9 +26,8 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, OptionalJsonBody, QueryParams, parse_id};
 use super::projects::check_name;
 use super::{AppState, ObjectList};
-use crate::store::prompts::{
-    Environment, EnvironmentAssignment, EnvironmentEvent, Prompt, PromptContent,
-};
+use crate::store::environments::{Environment, EnvironmentAssignment, EnvironmentEvent};
+use crate::store::prompts::{Prompt, PromptContent};
 
 /// The body of `POST /v1/prompt`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -259,9 +258,7 @@ pub async fn patch_prompt(
         prompt_data: body.prompt_data.or(current.prompt_data.map(|j| j.0)),
         tags: match body.tags {
             Some(t) => Some(t),
-            None => current
-                .tags
-                .and_then(|j| serde_json::from_value(j.0).ok()),
+            None => current.tags.and_then(|j| serde_json::from_value(j.0).ok()),
         },
         metadata: body.metadata.or(current.metadata.map(|j| j.0)),
     };
@@ -355,7 +352,11 @@ pub async fn create_environment(
     }
     let (env, _) = state
         .store
-        .create_environment(&body.slug, body.name.as_deref(), body.description.as_deref())
+        .create_environment(
+            &body.slug,
+            body.name.as_deref(),
+            body.description.as_deref(),
+        )
         .await?;
     Ok(Json(env))
 }

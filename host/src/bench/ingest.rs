@@ -101,20 +101,22 @@ fn span(i: usize) -> Value {
         "id": format!("span-{i:010}"),
         "span_id": format!("span-{i:010}"),
         "root_span_id": root,
-        "span_parents": if i % 8 == 0 { json!(null) } else { json!([root]) },
+        "span_parents": if i.is_multiple_of(8) { json!(null) } else { json!([root]) },
         "input": {"messages": [
             {"role": "system", "content": "You are a helpful support assistant for an online store. Answer briefly and politely."},
             {"role": "user", "content": format!("Order #{i}: my parcel arrived damaged and I would like a refund or a replacement, whichever is faster. What do I do?")}
         ]},
         "output": format!("I'm sorry your order #{i} arrived damaged. I've started a replacement; it ships within two business days, and you'll get a prepaid label to return the damaged item."),
-        "metadata": {"model": models[i % 4], "environment": if i % 10 == 0 { "staging" } else { "production" },
-                     "user_id": format!("user-{}", i % 997), "session": format!("s-{}", i / 50)},
+        "metadata": {"model": models[i % 4], "environment": if i.is_multiple_of(10) { "staging" } else { "production" },
+                     "user_id": format!("user-{}", i % 997), "session": format!("s-{}", i / 50),
+                     "prompt_version": "5f1c2a9e", "region": "eu-west-1", "app_version": "2024.05.1"},
         "scores": {"Factuality": (i % 100) as f64 / 100.0, "helpfulness": 0.8},
         "metrics": {"start": 1_714_557_600.0 + i as f64, "end": 1_714_557_601.25 + i as f64,
                     "prompt_tokens": 48 + i % 17, "completion_tokens": 41, "tokens": 89 + i % 17,
                     "estimated_cost": 0.00042},
-        "tags": if i % 50 == 0 { json!(["flagged"]) } else { json!([]) },
-        "span_attributes": {"name": "chat-completion", "type": "llm"}
+        "tags": if i.is_multiple_of(50) { json!(["flagged"]) } else { json!([]) },
+        "span_attributes": {"name": "chat-completion", "type": "llm"},
+        "context": {"caller_functionname": "answer_ticket", "caller_filename": "support/bot.py", "caller_lineno": 118}
     })
 }
 
@@ -164,7 +166,12 @@ async fn drive(
 
     // Warm up connections and the database with one small request.
     let warm = json!({"events": [{"id": "warm-up", "input": "hello"}]});
-    let resp = client.post(&url).bearer_auth(KEY).json(&warm).send().await?;
+    let resp = client
+        .post(&url)
+        .bearer_auth(KEY)
+        .json(&warm)
+        .send()
+        .await?;
     if !resp.status().is_success() {
         bail!("warm-up insert failed: {}", resp.status());
     }
@@ -173,7 +180,8 @@ async fn drive(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, url, bodies, next) = (client.clone(), url.clone(), bodies.clone(), next.clone());
+        let (client, url, bodies, next) =
+            (client.clone(), url.clone(), bodies.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -204,7 +212,9 @@ async fn drive(
     let elapsed = started.elapsed();
 
     let object = ObjectRef::project_logs(project.id);
-    let stored = store.count_events(object, None, XactRange::default()).await?;
+    let stored = store
+        .count_events(object, None, XactRange::default())
+        .await?;
     if stored != args.spans as u64 + 1 {
         bail!("{name}: expected {} rows, found {stored}", args.spans + 1);
     }

@@ -7,15 +7,16 @@
 //! `scores.accuracy < 0.8` reads `accuracy` as a number and
 //! `metadata.env = 'prod'` reads `env` as a string.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use sqlparser::ast::{
-    AccessExpr, BinaryOperator, DateTimeField, Expr, FunctionArguments, Ident, InTarget, Spanned,
-    Subscript, UnaryOperator, Value,
+    AccessExpr, BinaryOperator, Expr, FunctionArguments, Ident, InTarget, Spanned, Subscript,
+    UnaryOperator, Value,
 };
 use sqlparser::tokenizer::Location;
 
 use super::FilterError;
 use super::ast::{ArithOp, CmpOp, Column, Field, Lit, PathSeg, Pred, Scalar, Ty};
+use super::time::{interval_micros, parse_time};
 use crate::store::DbTime;
 
 type Result<T> = std::result::Result<T, FilterError>;
@@ -28,7 +29,7 @@ enum Node {
     Typed(Scalar, Ty),
 }
 
-fn err(expr: &Expr, message: impl Into<String>) -> FilterError {
+pub(super) fn err(expr: &Expr, message: impl Into<String>) -> FilterError {
     FilterError::at(message, loc(expr))
 }
 
@@ -89,7 +90,9 @@ fn predicate(expr: &Expr) -> Result<Pred> {
                 Node::Typed(..) => Err(err(inner, "IS NULL applies to fields only")),
             }
         }
-        Expr::IsTrue(inner) | Expr::IsFalse(inner) | Expr::IsNotTrue(inner)
+        Expr::IsTrue(inner)
+        | Expr::IsFalse(inner)
+        | Expr::IsNotTrue(inner)
         | Expr::IsNotFalse(inner) => {
             let value = coerce(inner, node(inner)?, Ty::Bool)?;
             let truth = matches!(expr, Expr::IsTrue(_) | Expr::IsNotTrue(_));
@@ -157,9 +160,7 @@ fn unsupported(expr: &Expr) -> FilterError {
         | Expr::In {
             target: InTarget::Subquery(_),
             ..
-        } => {
-            "subqueries are not allowed in filters".to_string()
-        }
+        } => "subqueries are not allowed in filters".to_string(),
         Expr::In { .. } => "only IN with a list of values is allowed".to_string(),
         Expr::Function(f) => format!("unknown function `{}`: the only function is now()", f.name),
         Expr::Cast { .. } => "casts are not allowed in filters".to_string(),
@@ -245,7 +246,12 @@ fn coerce(expr: &Expr, node: Node, ty: Ty) -> Result<Scalar> {
             Some(native) if native == ty => Ok(Scalar::Column(field.column)),
             Some(native) => Err(err(
                 expr,
-                format!("`{}` is {}, not {}", field.column.sql_name(), native.name(), ty.name()),
+                format!(
+                    "`{}` is {}, not {}",
+                    field.column.sql_name(),
+                    native.name(),
+                    ty.name()
+                ),
             )),
             None if ty == Ty::Time => Err(err(
                 expr,
@@ -253,38 +259,22 @@ fn coerce(expr: &Expr, node: Node, ty: Ty) -> Result<Scalar> {
             )),
             None => Ok(Scalar::Json(field, ty)),
         },
-        Node::Typed(Scalar::Lit(Lit::Text(text)), Ty::Text) if ty == Ty::Time => {
-            parse_time(&text).map(|t| Scalar::Lit(Lit::Time(t))).ok_or_else(|| {
+        Node::Typed(Scalar::Lit(Lit::Text(text)), Ty::Text) if ty == Ty::Time => parse_time(&text)
+            .map(|t| Scalar::Lit(Lit::Time(t)))
+            .ok_or_else(|| {
                 err(
                     expr,
-                    format!("{text:?} is not a timestamp (use RFC 3339, e.g. '2024-05-01T12:00:00Z')"),
+                    format!(
+                        "{text:?} is not a timestamp (use RFC 3339, e.g. '2024-05-01T12:00:00Z')"
+                    ),
                 )
-            })
-        }
+            }),
         Node::Typed(scalar, actual) if actual == ty => Ok(scalar),
         Node::Typed(_, actual) => Err(err(
             expr,
             format!("expected {}, found {}", ty.name(), actual.name()),
         )),
     }
-}
-
-/// Parses the timestamp forms accepted in filters, all UTC unless an offset
-/// is given: RFC 3339, `YYYY-MM-DD HH:MM:SS[.f]` and `YYYY-MM-DD`.
-pub fn parse_time(text: &str) -> Option<DbTime> {
-    if let Ok(t) = DbTime::parse(text) {
-        return Some(t);
-    }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(DbTime::from(t.and_utc()));
-        }
-    }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    Some(DbTime::from(DateTime::<Utc>::from_naive_utc_and_offset(
-        date.and_hms_opt(0, 0, 0)?,
-        Utc,
-    )))
 }
 
 fn in_list(value: &Expr, list: &[Expr], negated: bool) -> Result<Pred> {
@@ -298,7 +288,10 @@ fn in_list(value: &Expr, list: &[Expr], negated: bool) -> Result<Pred> {
         match node(item)? {
             Node::Typed(Scalar::Lit(lit), t) => {
                 if ty.is_some_and(|prev| prev != t) {
-                    return Err(err(item, "all values in an IN list must have the same type"));
+                    return Err(err(
+                        item,
+                        "all values in an IN list must have the same type",
+                    ));
                 }
                 ty = Some(t);
                 lits.push(lit);
@@ -317,10 +310,12 @@ fn in_list(value: &Expr, list: &[Expr], negated: bool) -> Result<Pred> {
     let lits = list
         .iter()
         .zip(lits)
-        .map(|(expr, lit)| match coerce(expr, Node::Typed(Scalar::Lit(lit), list_ty), ty)? {
-            Scalar::Lit(lit) => Ok(lit),
-            _ => Err(err(expr, "IN lists may only contain literal values")),
-        })
+        .map(
+            |(expr, lit)| match coerce(expr, Node::Typed(Scalar::Lit(lit), list_ty), ty)? {
+                Scalar::Lit(lit) => Ok(lit),
+                _ => Err(err(expr, "IN lists may only contain literal values")),
+            },
+        )
         .collect::<Result<Vec<_>>>()?;
     Ok(Pred::In {
         value,
@@ -335,7 +330,10 @@ fn like(value: &Expr, pattern: &Expr, case_insensitive: bool, negated: bool) -> 
     };
     let trailing = text.chars().rev().take_while(|c| *c == '\\').count();
     if trailing % 2 == 1 {
-        return Err(err(pattern, "the LIKE pattern ends with the escape character `\\`"));
+        return Err(err(
+            pattern,
+            "the LIKE pattern ends with the escape character `\\`",
+        ));
     }
     let value = coerce(value, node(value)?, Ty::Text)?;
     Ok(Pred::Like {
@@ -362,14 +360,24 @@ fn includes(left: &Expr, right: &Expr) -> Result<Pred> {
 
 fn text_match(left: &Expr, right: &Expr) -> Result<Pred> {
     let field = match node(left)? {
-        Node::Field(f) if !matches!(f.column.native_type(), Some(Ty::Bool | Ty::Number | Ty::Time)) => f,
+        Node::Field(f)
+            if !matches!(
+                f.column.native_type(),
+                Some(Ty::Bool | Ty::Number | Ty::Time)
+            ) =>
+        {
+            f
+        }
         _ => return Err(err(left, "MATCH applies to text and JSON fields")),
     };
     match node(right)? {
         Node::Typed(Scalar::Lit(Lit::Text(text)), _) if !text.is_empty() => {
             Ok(Pred::Match { field, text })
         }
-        _ => Err(err(right, "MATCH needs a non-empty string literal on its right")),
+        _ => Err(err(
+            right,
+            "MATCH needs a non-empty string literal on its right",
+        )),
     }
 }
 
@@ -388,7 +396,9 @@ fn node(expr: &Expr) -> Result<Node> {
             field(expr, &idents, access_chain)
         }
         Expr::Value(v) => Ok(match &v.value {
-            Value::SingleQuotedString(s) => Node::Typed(Scalar::Lit(Lit::Text(s.clone())), Ty::Text),
+            Value::SingleQuotedString(s) => {
+                Node::Typed(Scalar::Lit(Lit::Text(s.clone())), Ty::Text)
+            }
             Value::Number(n, _) => match n.parse::<f64>() {
                 Ok(x) if x.is_finite() => Node::Typed(Scalar::Lit(Lit::Number(x)), Ty::Number),
                 _ => return Err(err(expr, format!("{n} is not a valid number"))),
@@ -407,9 +417,15 @@ fn node(expr: &Expr) -> Result<Node> {
                 Node::Typed(Scalar::Lit(Lit::Number(x)), _) => {
                     Ok(Node::Typed(Scalar::Lit(Lit::Number(-x)), Ty::Number))
                 }
-                n => Ok(Node::Typed(Scalar::Neg(Box::new(coerce(inner, n, Ty::Number)?)), Ty::Number)),
+                n => Ok(Node::Typed(
+                    Scalar::Neg(Box::new(coerce(inner, n, Ty::Number)?)),
+                    Ty::Number,
+                )),
             },
-            UnaryOperator::Plus => Ok(Node::Typed(coerce(inner, node(inner)?, Ty::Number)?, Ty::Number)),
+            UnaryOperator::Plus => Ok(Node::Typed(
+                coerce(inner, node(inner)?, Ty::Number)?,
+                Ty::Number,
+            )),
             _ => Err(err(expr, format!("`{op}` is not allowed here"))),
         },
         Expr::BinaryOp { left, op, right } => arith(expr, left, op, right),
@@ -482,66 +498,6 @@ fn arith(expr: &Expr, left: &Expr, op: &BinaryOperator, right: &Expr) -> Result<
     ))
 }
 
-/// The length of `interval N unit` or `interval 'N unit'` in microseconds.
-fn interval_micros(expr: &Expr, interval: &sqlparser::ast::Interval) -> Result<i64> {
-    let bad = || {
-        err(
-            expr,
-            "expected an interval like `interval 1 hour` or `interval '30 minutes'` \
-             (units: second, minute, hour, day, week)",
-        )
-    };
-    if interval.last_field.is_some() {
-        return Err(bad());
-    }
-    let (amount, unit) = match (interval.value.as_ref(), &interval.leading_field) {
-        (Expr::Value(v), Some(field)) => {
-            let amount = match &v.value {
-                Value::Number(n, _) => n.clone(),
-                Value::SingleQuotedString(s) => s.trim().to_string(),
-                _ => return Err(bad()),
-            };
-            (amount, unit_name(field).ok_or_else(bad)?.to_string())
-        }
-        (Expr::Value(v), None) => match &v.value {
-            Value::SingleQuotedString(s) => {
-                let mut parts = s.split_whitespace();
-                match (parts.next(), parts.next(), parts.next()) {
-                    (Some(a), Some(u), None) => (a.to_string(), u.to_ascii_lowercase()),
-                    _ => return Err(bad()),
-                }
-            }
-            _ => return Err(bad()),
-        },
-        _ => return Err(bad()),
-    };
-    let amount: f64 = amount.parse().map_err(|_| bad())?;
-    let unit_micros: f64 = match unit.trim_end_matches('s') {
-        "second" | "sec" => 1e6,
-        "minute" | "min" => 60e6,
-        "hour" => 3600e6,
-        "day" => 86_400e6,
-        "week" => 604_800e6,
-        _ => return Err(bad()),
-    };
-    let micros = amount * unit_micros;
-    if !micros.is_finite() || micros.abs() > 3.2e17 {
-        return Err(err(expr, "interval is out of range"));
-    }
-    Ok(micros as i64)
-}
-
-fn unit_name(field: &DateTimeField) -> Option<&'static str> {
-    Some(match field {
-        DateTimeField::Second | DateTimeField::Seconds => "second",
-        DateTimeField::Minute | DateTimeField::Minutes => "minute",
-        DateTimeField::Hour | DateTimeField::Hours => "hour",
-        DateTimeField::Day | DateTimeField::Days => "day",
-        DateTimeField::Week(_) | DateTimeField::Weeks => "week",
-        _ => return None,
-    })
-}
-
 /// Resolves `a.b.c[0]` to a column and a JSON path.
 fn field(expr: &Expr, idents: &[Ident], chain: &[AccessExpr]) -> Result<Node> {
     let (first, rest) = idents
@@ -567,9 +523,9 @@ fn field(expr: &Expr, idents: &[Ident], chain: &[AccessExpr]) -> Result<Node> {
             AccessExpr::Subscript(Subscript::Index { index }) => match index {
                 Expr::Value(v) => match &v.value {
                     Value::Number(n, _) => {
-                        let i = n.parse::<u32>().map_err(|_| {
-                            err(index, "array indexes are whole numbers from 0")
-                        })?;
+                        let i = n
+                            .parse::<u32>()
+                            .map_err(|_| err(index, "array indexes are whole numbers from 0"))?;
                         path.push(PathSeg::Index(i));
                     }
                     Value::SingleQuotedString(s) => path.push(PathSeg::Key(s.clone())),

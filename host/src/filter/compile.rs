@@ -114,7 +114,11 @@ impl Compiler {
     fn pred(&mut self, pred: &Pred) {
         match pred {
             Pred::And(a, b) | Pred::Or(a, b) => {
-                let op = if matches!(pred, Pred::And(..)) { " AND " } else { " OR " };
+                let op = if matches!(pred, Pred::And(..)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 self.sql("(");
                 self.pred(a);
                 self.sql(op);
@@ -153,7 +157,12 @@ impl Compiler {
                 self.is_null(field);
                 self.sql(")");
             }
-            Pred::Compare { left, op, right, ty } => {
+            Pred::Compare {
+                left,
+                op,
+                right,
+                ty,
+            } => {
                 self.sql("(");
                 self.scalar(left);
                 let ordered = !matches!(op, CmpOp::Eq | CmpOp::Ne);
@@ -380,12 +389,18 @@ impl Compiler {
         let needle = Param::Text(text.to_string());
         match (field.column.native_type(), self.pg()) {
             (Some(_), true) => {
-                self.sql(&format!("COALESCE(strpos(lower({}), lower(", field.column.sql_name()));
+                self.sql(&format!(
+                    "COALESCE(strpos(lower({}), lower(",
+                    field.column.sql_name()
+                ));
                 self.param(needle);
                 self.sql(")) > 0, FALSE)");
             }
             (Some(_), false) => {
-                self.sql(&format!("COALESCE(instr(lower({}), lower(", field.column.sql_name()));
+                self.sql(&format!(
+                    "COALESCE(instr(lower({}), lower(",
+                    field.column.sql_name()
+                ));
                 self.param(needle);
                 self.sql(")) > 0, 0)");
             }

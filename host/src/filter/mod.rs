@@ -59,6 +59,7 @@ pub mod compile;
 pub mod parse;
 #[cfg(test)]
 mod tests;
+pub mod time;
 
 use sqlparser::tokenizer::Location;
 

@@ -46,7 +46,10 @@ pub fn parse_sql(source: &str) -> Result<Expr, FilterError> {
     let next = parser.peek_token();
     if next.token != Token::EOF {
         return Err(FilterError::at(
-            format!("unexpected {} after the end of the filter", describe(&next.token)),
+            format!(
+                "unexpected {} after the end of the filter",
+                describe(&next.token)
+            ),
             next.span.start,
         ));
     }

@@ -55,20 +55,32 @@ fn json_paths_take_the_type_of_the_literal() {
 
 #[test]
 fn includes_and_match_are_operators() {
-    assert!(matches!(parse("tags INCLUDES 'flagged'"), Pred::Includes { .. }));
+    assert!(matches!(
+        parse("tags INCLUDES 'flagged'"),
+        Pred::Includes { .. }
+    ));
     assert!(matches!(parse("input match 'refund'"), Pred::Match { .. }));
     assert!(matches!(parse("tags NOT INCLUDES 'a'"), Pred::Not(_)));
     assert!(matches!(parse("NOT input MATCH 'a'"), Pred::Not(_)));
     // A key called "match" is still a key.
-    assert!(matches!(parse("metadata.match = 'x'"), Pred::Compare { .. }));
+    assert!(matches!(
+        parse("metadata.match = 'x'"),
+        Pred::Compare { .. }
+    ));
 }
 
 #[test]
 fn precedence_is_sql() {
     let p = parse("error IS NULL OR scores.a < 0.5 AND tags INCLUDES 'x'");
-    assert!(matches!(&p, Pred::Or(_, b) if matches!(**b, Pred::And(..))), "{p:?}");
+    assert!(
+        matches!(&p, Pred::Or(_, b) if matches!(**b, Pred::And(..))),
+        "{p:?}"
+    );
     let p = parse("(error IS NULL OR scores.a < 0.5) AND tags INCLUDES 'x'");
-    assert!(matches!(&p, Pred::And(a, _) if matches!(**a, Pred::Or(..))), "{p:?}");
+    assert!(
+        matches!(&p, Pred::And(a, _) if matches!(**a, Pred::Or(..))),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -116,9 +128,17 @@ fn rejections_say_what_and_where() {
         ("sleep(5) = 1", "unknown function `sleep`", 1),
         ("metadata.x = 1 AND bogus = 2", "unknown field `bogus`", 20),
         ("scores.a < 'x' AND scores.b = 1", "", 0),
-        ("created > 3", "cannot compare a timestamp with a number", 11),
+        (
+            "created > 3",
+            "cannot compare a timestamp with a number",
+            11,
+        ),
         ("scores.a = NULL", "use IS NULL", 12),
-        ("metadata.a = metadata.b", "cannot compare two JSON fields", 1),
+        (
+            "metadata.a = metadata.b",
+            "cannot compare two JSON fields",
+            1,
+        ),
         ("id.x = 'a'", "has no subfields", 1),
         ("is_root < true", "booleans can only be compared", 1),
         ("tags @> '[1]'", "unsupported operator", 6),
@@ -163,6 +183,10 @@ fn compiled_sql_binds_every_user_value() {
         let c = f.compile(dialect, DbTime::now());
         let sql = c.sql_text();
         assert!(!sql.contains("DROP"), "{sql}");
-        assert!(c.params().iter().any(|p| matches!(p, Param::Text(t) if t == "y'; DROP")));
+        assert!(
+            c.params()
+                .iter()
+                .any(|p| matches!(p, Param::Text(t) if t == "y'; DROP"))
+        );
     }
 }

@@ -16,8 +16,7 @@ use sqlx::{FromRow, QueryBuilder};
 use super::columns::{DbId, DbTime};
 use super::merge::{RowImage, RowState, apply};
 use super::model::{
-    EventWrite, InsertOutcome, JSON_FIELDS, ObjectKind, ObjectRef, StoreEvent, StoredEvent,
-    WriteOp,
+    EventWrite, InsertOutcome, JSON_FIELDS, ObjectKind, ObjectRef, StoreEvent, StoredEvent, WriteOp,
 };
 use super::{RESERVE_XACT_SQL, Store, StoreError, dispatch};
 

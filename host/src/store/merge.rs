@@ -84,9 +84,7 @@ pub(super) fn apply(current: Option<RowImage>, op: WriteOp, now: DbTime) -> RowS
 /// A new row from `fields`, with Braintrust's defaults: `created` now, a
 /// fresh `span_id`, and `root_span_id` equal to the span id.
 fn fresh(fields: EventFields, now: DbTime) -> RowImage {
-    let span_id = fields
-        .span_id
-        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let span_id = fields.span_id.unwrap_or_else(|| Uuid::new_v4().to_string());
     let root_span_id = fields.root_span_id.unwrap_or_else(|| span_id.clone());
     let mut json = fields.json;
     json.retain(|_, v| !v.is_null());

@@ -37,6 +37,7 @@
 //! a lagging subscriber re-reads from its watermark.
 
 pub mod columns;
+pub mod environments;
 pub mod events;
 mod merge;
 pub mod model;
@@ -175,11 +176,26 @@ impl Store {
                 .busy_timeout(Duration::from_secs(5))
                 .pragma("temp_store", "memory")
                 .pragma("cache_size", "-32768");
-            let pool = SqlitePoolOptions::new()
+            let in_memory =
+                database_url.contains(":memory:") || database_url.contains("mode=memory");
+            if !in_memory
+                && let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Database(sqlx::Error::Configuration(
+                        format!("creating {}: {e}", parent.display()).into(),
+                    ))
+                })?;
+            }
+            let mut pool_options = SqlitePoolOptions::new()
                 .max_connections(8)
-                .min_connections(1)
-                .connect_with(options)
-                .await?;
+                .min_connections(1);
+            if in_memory {
+                // The database lives as long as a connection to it does.
+                pool_options = pool_options.idle_timeout(None).max_lifetime(None);
+            }
+            let pool = pool_options.connect_with(options).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             tracing::info!(backend = "sqlite", "database ready");
             Ok(Store {

@@ -184,10 +184,7 @@ impl StoredEvent {
             ObjectKind::ProjectLogs => "g".to_string(),
             _ => self.object.id.to_string(),
         };
-        out.insert(
-            self.object.kind.id_field().into(),
-            Value::String(object_id),
-        );
+        out.insert(self.object.kind.id_field().into(), Value::String(object_id));
         out.insert("span_id".into(), Value::String(self.span_id.clone()));
         out.insert(
             "root_span_id".into(),
@@ -295,5 +292,5 @@ pub enum StoreEvent {
         deleted: u64,
     },
     /// An environment was assigned to or removed from a prompt version.
-    Environment(super::prompts::EnvironmentEvent),
+    Environment(super::environments::EnvironmentEvent),
 }

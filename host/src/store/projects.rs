@@ -133,7 +133,11 @@ impl Store {
         let sql = "DELETE FROM projects WHERE id = $1";
         let _guard = self.write_guard().await;
         dispatch!(self, |pool, DB| {
-            sqlx::query::<DB>(sql).bind(DbId(id)).execute(pool).await?.rows_affected()
+            sqlx::query::<DB>(sql)
+                .bind(DbId(id))
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         tracing::info!(project_id = %id, "project deleted");
         Ok(project)

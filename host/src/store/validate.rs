@@ -108,6 +108,7 @@ pub fn validate_event(
                     ));
                 }
                 check_json_field(name, &value, &at)?;
+                check_no_nul(&value, &at)?;
                 fields.json.insert(name.to_string(), value);
             }
         }
@@ -153,6 +154,10 @@ fn optional_id(value: Value, at: &str) -> Result<Option<String>, ValidationError
     match value {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Err(ValidationError::new(at, "must not be empty")),
+        Value::String(s) if s.contains('\0') => Err(ValidationError::new(
+            at,
+            "must not contain the NUL character",
+        )),
         Value::String(s) if s.len() > MAX_ID_LEN => Err(ValidationError::new(
             at,
             format!("longer than {MAX_ID_LEN} bytes"),
@@ -162,6 +167,44 @@ fn optional_id(value: Value, at: &str) -> Result<Option<String>, ValidationError
             at,
             format!("expected a string, got {}", type_name(&other)),
         )),
+    }
+}
+
+/// Rejects NUL characters anywhere in a JSON value: PostgreSQL cannot
+/// store them in `jsonb` or `text`, and accepting them on SQLite only would
+/// make the backends disagree.
+fn check_no_nul(value: &Value, at: &str) -> Result<(), ValidationError> {
+    if !has_nul(value) {
+        return Ok(());
+    }
+    let nul = || ValidationError::new(at, "strings may not contain the NUL character (\\u0000)");
+    match value {
+        Value::String(s) if s.contains('\0') => Err(nul()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_no_nul(v, &format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let at = child_path(at, k);
+            if k.contains('\0') {
+                return Err(ValidationError::new(
+                    at,
+                    "keys may not contain the NUL character",
+                ));
+            }
+            check_no_nul(v, &at)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a NUL character occurs anywhere in `value` (no allocation).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -179,9 +222,9 @@ fn bool_flag(value: Value, at: &str) -> Result<bool, ValidationError> {
 fn optional_time(value: Value, at: &str) -> Result<Option<DbTime>, ValidationError> {
     match value {
         Value::Null => Ok(None),
-        Value::String(s) => DbTime::parse(&s).map(Some).map_err(|e| {
-            ValidationError::new(at, format!("expected an RFC 3339 timestamp: {e}"))
-        }),
+        Value::String(s) => DbTime::parse(&s)
+            .map(Some)
+            .map_err(|e| ValidationError::new(at, format!("expected an RFC 3339 timestamp: {e}"))),
         other => Err(ValidationError::new(
             at,
             format!(
@@ -266,13 +309,20 @@ fn check_json_field(name: &str, value: &Value, at: &str) -> Result<(), Validatio
     }
 }
 
-fn expect_object<'v>(value: &'v Value, at: &str) -> Result<&'v Map<String, Value>, ValidationError> {
+fn expect_object<'v>(
+    value: &'v Value,
+    at: &str,
+) -> Result<&'v Map<String, Value>, ValidationError> {
     value.as_object().ok_or_else(|| {
         ValidationError::new(at, format!("expected an object, got {}", type_name(value)))
     })
 }
 
-fn check_numbers(value: &Value, at: &str, range: Option<(f64, f64)>) -> Result<(), ValidationError> {
+fn check_numbers(
+    value: &Value,
+    at: &str,
+    range: Option<(f64, f64)>,
+) -> Result<(), ValidationError> {
     for (key, v) in expect_object(value, at)? {
         let at = child_path(at, key);
         match v {
@@ -332,12 +382,14 @@ mod tests {
         assert_eq!(e.path, "events[0].id");
         let e = check(json!(3)).unwrap_err();
         assert_eq!(e.path, "events[0]");
+        let e = check(json!({"input": {"a": ["ok", "n\u{0}l"]}})).unwrap_err();
+        assert_eq!(e.path, "events[0].input.a[1]");
     }
 
     #[test]
     fn dataset_rows_have_fewer_fields() {
-        let e = validate_event(ObjectKind::Dataset, json!({"scores": {}}), "events[1]")
-            .unwrap_err();
+        let e =
+            validate_event(ObjectKind::Dataset, json!({"scores": {}}), "events[1]").unwrap_err();
         assert_eq!(e.path, "events[1].scores");
         let w = validate_event(ObjectKind::Dataset, json!({"output": 1}), "e").unwrap();
         let WriteOp::Replace(f) = w.op else { panic!() };

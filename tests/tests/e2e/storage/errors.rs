@@ -21,7 +21,10 @@ fn expect_error(status: u16, body: &Value, want_status: u16, code: &str) -> Valu
     assert_eq!(status, want_status, "{body}");
     let err = &body["error"];
     assert_eq!(err["code"], code, "{body}");
-    assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     err.clone()
 }
 
@@ -36,14 +39,29 @@ async fn invalid_events_are_rejected_with_paths(backend: Backend) {
     let p = s.project("bad-events").await;
     let good = json!({"input": "fine"});
     let cases = [
-        (json!({"scores": {"accuracy": "high"}}), "events[3].scores.accuracy"),
-        (json!({"scores": {"accuracy": 1.5}}), "events[3].scores.accuracy"),
-        (json!({"scores": {"my score": -1}}), "events[3].scores[\"my score\"]"),
-        (json!({"metrics": {"tokens": "many"}}), "events[3].metrics.tokens"),
+        (
+            json!({"scores": {"accuracy": "high"}}),
+            "events[3].scores.accuracy",
+        ),
+        (
+            json!({"scores": {"accuracy": 1.5}}),
+            "events[3].scores.accuracy",
+        ),
+        (
+            json!({"scores": {"my score": -1}}),
+            "events[3].scores[\"my score\"]",
+        ),
+        (
+            json!({"metrics": {"tokens": "many"}}),
+            "events[3].metrics.tokens",
+        ),
         (json!({"tags": ["ok", 7]}), "events[3].tags[1]"),
         (json!({"tags": "flagged"}), "events[3].tags"),
         (json!({"metadata": [1]}), "events[3].metadata"),
-        (json!({"span_attributes": {"type": 3}}), "events[3].span_attributes.type"),
+        (
+            json!({"span_attributes": {"type": 3}}),
+            "events[3].span_attributes.type",
+        ),
         (json!({"created": "last tuesday"}), "events[3].created"),
         (json!({"id": 42}), "events[3].id"),
         (json!({"id": ""}), "events[3].id"),
@@ -51,11 +69,18 @@ async fn invalid_events_are_rejected_with_paths(backend: Backend) {
         (json!({"_object_delete": true}), "events[3].id"),
         (json!({"mystery": 1}), "events[3].mystery"),
         (json!("not an object"), "events[3]"),
+        (
+            json!({"input": {"text": "nul\u{0}byte"}}),
+            "events[3].input.text",
+        ),
     ];
     for (bad, path) in cases {
         let events = json!([good, good, good, bad, good]);
         let (status, body) = s
-            .post(&format!("/v1/project_logs/{p}/insert"), json!({"events": events}))
+            .post(
+                &format!("/v1/project_logs/{p}/insert"),
+                json!({"events": events}),
+            )
             .await;
         let err = expect_error(status, &body, 400, "invalid_field");
         assert_eq!(err["path"], path, "{body}");
@@ -63,7 +88,13 @@ async fn invalid_events_are_rejected_with_paths(backend: Backend) {
     nothing_written(&s, &p).await;
 
     // Dataset rows reject span-only fields.
-    let d = s.ok(Method::POST, "/v1/dataset", Some(json!({"project_id": p, "name": "d"}))).await;
+    let d = s
+        .ok(
+            Method::POST,
+            "/v1/dataset",
+            Some(json!({"project_id": p, "name": "d"})),
+        )
+        .await;
     let (status, body) = s
         .post(
             &format!("/v1/dataset/{}/insert", d["id"].as_str().unwrap()),
@@ -87,13 +118,43 @@ async fn malformed_and_mistyped_bodies(backend: Backend) {
             .send()
     };
     let cases: [(&str, &str, u16, &str, Option<&str>); 7] = [
-        (r#"{"events": [{"input": 1},"#, "application/json", 400, "invalid_json", None),
+        (
+            r#"{"events": [{"input": 1},"#,
+            "application/json",
+            400,
+            "invalid_json",
+            None,
+        ),
         ("not json", "application/json", 400, "invalid_json", None),
-        (r#"{"events": [] } trailing"#, "application/json", 400, "invalid_json", None),
-        (r#"{"events": {"a": 1}}"#, "application/json", 400, "invalid_request", Some("events")),
-        (r#"{"rows": []}"#, "application/json", 400, "invalid_request", None),
+        (
+            r#"{"events": [] } trailing"#,
+            "application/json",
+            400,
+            "invalid_json",
+            None,
+        ),
+        (
+            r#"{"events": {"a": 1}}"#,
+            "application/json",
+            400,
+            "invalid_request",
+            Some("events"),
+        ),
+        (
+            r#"{"rows": []}"#,
+            "application/json",
+            400,
+            "invalid_request",
+            None,
+        ),
         ("", "application/json", 400, "invalid_json", None),
-        (r#"{"events": []}"#, "text/plain", 415, "unsupported_media_type", None),
+        (
+            r#"{"events": []}"#,
+            "text/plain",
+            415,
+            "unsupported_media_type",
+            None,
+        ),
     ];
     for (body, ct, want, code, err_path) in cases {
         let resp = raw(body, ct).await.unwrap();
@@ -104,7 +165,9 @@ async fn malformed_and_mistyped_bodies(backend: Backend) {
             assert_eq!(err["path"], p, "{json}");
         }
     }
-    let resp = raw(r#"{"events": [{"input": 1},"#, "application/json").await.unwrap();
+    let resp = raw(r#"{"events": [{"input": 1},"#, "application/json")
+        .await
+        .unwrap();
     let json: Value = resp.json().await.unwrap();
     let message = json["error"]["message"].as_str().unwrap();
     assert!(message.contains("malformed JSON at line 1"), "{message}");
@@ -116,23 +179,46 @@ async fn malformed_and_mistyped_bodies(backend: Backend) {
     // Bad fetch parameters.
     let fetch = format!("/v1/project_logs/{p}/fetch");
     let (status, body) = s.get(&format!("{fetch}?limit=lots")).await;
-    assert_eq!(expect_error(status, &body, 400, "invalid_request")["path"], "limit");
+    assert_eq!(
+        expect_error(status, &body, 400, "invalid_request")["path"],
+        "limit"
+    );
     let (status, body) = s.get(&format!("{fetch}?limit=0")).await;
     expect_error(status, &body, 400, "invalid_request");
     let (status, body) = s.get(&format!("{fetch}?cursor=abc")).await;
-    assert_eq!(expect_error(status, &body, 400, "invalid_request")["path"], "cursor");
-    let (status, body) = s.post(&fetch, json!({"filter": "scores.x < 'a' AND bogus = 1"})).await;
+    assert_eq!(
+        expect_error(status, &body, 400, "invalid_request")["path"],
+        "cursor"
+    );
+    let (status, body) = s
+        .post(&fetch, json!({"filter": "scores.x < 'a' AND bogus = 1"}))
+        .await;
     let err = expect_error(status, &body, 400, "invalid_filter");
     assert_eq!(err["path"], "filter");
-    assert!(err["message"].as_str().unwrap().contains("unknown field `bogus`"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `bogus`"),
+        "{err}"
+    );
     let (status, body) = s.post(&fetch, json!({"limit": "ten"})).await;
-    assert_eq!(expect_error(status, &body, 400, "invalid_request")["path"], "limit");
+    assert_eq!(
+        expect_error(status, &body, 400, "invalid_request")["path"],
+        "limit"
+    );
 
     // Bad object bodies.
     let (status, body) = s.post("/v1/project", json!({"name": ""})).await;
-    assert_eq!(expect_error(status, &body, 400, "invalid_field")["path"], "name");
+    assert_eq!(
+        expect_error(status, &body, 400, "invalid_field")["path"],
+        "name"
+    );
     let (status, body) = s.post("/v1/project", json!({"name": 5})).await;
-    assert_eq!(expect_error(status, &body, 400, "invalid_request")["path"], "name");
+    assert_eq!(
+        expect_error(status, &body, 400, "invalid_request")["path"],
+        "name"
+    );
     nothing_written(&s, &p).await;
 }
 
@@ -159,15 +245,27 @@ async fn unknown_objects_and_ids(backend: Backend) {
         let (status, body) = s.get(&path).await;
         expect_error(status, &body, 404, "not_found");
     }
-    let (status, body) = s.post("/v1/project_logs/not-a-uuid/insert", events.clone()).await;
-    assert_eq!(expect_error(status, &body, 400, "invalid_id")["path"], "project_id");
     let (status, body) = s
-        .post("/v1/experiment", json!({"project_id": missing.to_string(), "name": "e"}))
+        .post("/v1/project_logs/not-a-uuid/insert", events.clone())
+        .await;
+    assert_eq!(
+        expect_error(status, &body, 400, "invalid_id")["path"],
+        "project_id"
+    );
+    let (status, body) = s
+        .post(
+            "/v1/experiment",
+            json!({"project_id": missing.to_string(), "name": "e"}),
+        )
         .await;
     expect_error(status, &body, 404, "not_found");
     let (status, body) = s.get("/v1/no/such/route").await;
     expect_error(status, &body, 404, "not_found");
-    assert_eq!(s.store.current_xact_id().await.unwrap(), 0, "nothing written");
+    assert_eq!(
+        s.store.current_xact_id().await.unwrap(),
+        0,
+        "nothing written"
+    );
 }
 
 async fn auth_is_required(backend: Backend) {
@@ -178,8 +276,14 @@ async fn auth_is_required(backend: Backend) {
     let attempts = [
         s.client.post(&path).json(&body),
         s.client.post(&path).bearer_auth("wrong-key").json(&body),
-        s.client.post(&path).header("authorization", TEST_KEY).json(&body),
-        s.client.post(&path).basic_auth("user", Some(TEST_KEY)).json(&body),
+        s.client
+            .post(&path)
+            .header("authorization", TEST_KEY)
+            .json(&body),
+        s.client
+            .post(&path)
+            .basic_auth("user", Some(TEST_KEY))
+            .json(&body),
     ];
     for attempt in attempts {
         let resp = attempt.send().await.unwrap();
@@ -211,7 +315,10 @@ async fn size_limits(backend: Backend) {
     expect_error(status, &body, 413, "payload_too_large");
     let events: Vec<Value> = (0..51).map(|i| json!({"input": i})).collect();
     let (status, body) = s.post(&path, json!({"events": events})).await;
-    assert_eq!(expect_error(status, &body, 400, "too_many_events")["path"], "events");
+    assert_eq!(
+        expect_error(status, &body, 400, "too_many_events")["path"],
+        "events"
+    );
     nothing_written(&s, &p).await;
     let events: Vec<Value> = (0..50).map(|i| json!({"input": i})).collect();
     assert_eq!(s.insert_logs(&p, Value::Array(events)).await.len(), 50);
@@ -233,10 +340,16 @@ async fn openapi_lists_the_routes(backend: Backend) {
         ("/v1/project_logs/{project_id}/fetch", "post"),
         ("/v1/experiment/{experiment_id}/insert", "post"),
         ("/v1/dataset/{dataset_id}/fetch", "get"),
-        ("/v1/prompt/{prompt_id}/environment/{environment_slug}", "put"),
+        (
+            "/v1/prompt/{prompt_id}/environment/{environment_slug}",
+            "put",
+        ),
         ("/v1/environment_event", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

@@ -11,7 +11,11 @@ use serde_json::{Value, json};
 
 use super::{Backend, TestServer, both_backends};
 
-both_backends!(filters_select_the_right_rows, filters_respect_xact_ranges, hostile_filters_are_rejected);
+both_backends!(
+    filters_select_the_right_rows,
+    filters_respect_xact_ranges,
+    hostile_filters_are_rejected
+);
 
 fn ago(minutes: i64) -> String {
     (Utc::now() - TimeDelta::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -49,12 +53,18 @@ fn rows() -> Value {
 const CASES: &[(&str, &[&str])] = &[
     ("error IS NOT NULL", &["r1", "r3"]),
     ("error IS NULL", &["r2", "r4", "r5"]),
-    ("error IS NOT NULL AND metadata.environment = 'production'", &["r1", "r3"]),
+    (
+        "error IS NOT NULL AND metadata.environment = 'production'",
+        &["r1", "r3"],
+    ),
     ("metadata.environment = 'production'", &["r1", "r3"]),
     ("metadata.environment != 'production'", &["r2", "r5"]),
     ("metadata.environment <> 'production'", &["r2", "r5"]),
     ("NOT (metadata.environment = 'production')", &["r2", "r5"]),
-    ("metadata.environment = 'production' AND metadata.environment = 'staging'", &[]),
+    (
+        "metadata.environment = 'production' AND metadata.environment = 'staging'",
+        &[],
+    ),
     ("scores.Factuality < 0.8", &["r1"]),
     ("scores.Factuality >= 0.5", &["r1", "r2"]),
     ("scores.Factuality IS NULL", &["r3", "r4", "r5"]),
@@ -80,10 +90,19 @@ const CASES: &[(&str, &[&str])] = &[
     ("span_attributes.type = 'llm'", &["r1", "r3"]),
     ("created > now() - interval 1 hour", &["r1", "r4", "r5"]),
     ("created < now() - interval '1 hour'", &["r2", "r3"]),
-    ("created >= current_timestamp - interval 3 hours", &["r1", "r2", "r4", "r5"]),
+    (
+        "created >= current_timestamp - interval 3 hours",
+        &["r1", "r2", "r4", "r5"],
+    ),
     ("created < '2025-01-01'", &["r3"]),
-    ("created BETWEEN '2023-12-31' AND '2024-01-02T00:00:00Z'", &["r3"]),
-    ("created NOT BETWEEN '2023-12-31' AND '2024-01-02'", &["r1", "r2", "r4", "r5"]),
+    (
+        "created BETWEEN '2023-12-31' AND '2024-01-02T00:00:00Z'",
+        &["r3"],
+    ),
+    (
+        "created NOT BETWEEN '2023-12-31' AND '2024-01-02'",
+        &["r1", "r2", "r4", "r5"],
+    ),
     ("metadata.user.plan = 'pro'", &["r1"]),
     ("metadata.user.id = 7", &["r1"]),
     ("metadata.user IS NOT NULL", &["r1", "r2"]),
@@ -114,9 +133,18 @@ const CASES: &[(&str, &[&str])] = &[
     ("metadata.model LIKE 'gpt-4_'", &["r1"]),
     ("metadata.pct LIKE '50%'", &["r2", "r3"]),
     ("metadata.pct LIKE '50\\%'", &["r3"]),
-    ("metadata.environment ILIKE 'PRODUCTION'", &["r1", "r3", "r5"]),
-    ("tags INCLUDES 'vip' OR scores.accuracy < 0.8 AND error IS NOT NULL", &["r1", "r2"]),
-    ("(tags INCLUDES 'vip' OR scores.accuracy < 0.8) AND error IS NOT NULL", &["r1"]),
+    (
+        "metadata.environment ILIKE 'PRODUCTION'",
+        &["r1", "r3", "r5"],
+    ),
+    (
+        "tags INCLUDES 'vip' OR scores.accuracy < 0.8 AND error IS NOT NULL",
+        &["r1", "r2"],
+    ),
+    (
+        "(tags INCLUDES 'vip' OR scores.accuracy < 0.8) AND error IS NOT NULL",
+        &["r1"],
+    ),
     ("NOT tags INCLUDES 'vip' AND input IS NULL", &["r4", "r5"]),
     ("id = 'r2'", &["r2"]),
     ("id > 'r3'", &["r4", "r5"]),
@@ -150,24 +178,47 @@ async fn filters_select_the_right_rows(backend: Backend) {
         let mut got_sorted = got.clone();
         got_sorted.sort();
         if got_sorted != *expected {
-            let sql = filter.compile(s.store.dialect(), herald::store::DbTime::now()).sql_text();
-            failures.push(format!("{source}: got {got_sorted:?}, want {expected:?}\n    {sql}"));
+            let sql = filter
+                .compile(s.store.dialect(), herald::store::DbTime::now())
+                .sql_text();
+            failures.push(format!(
+                "{source}: got {got_sorted:?}, want {expected:?}\n    {sql}"
+            ));
             continue;
         }
-        let count = s.store.count_events(object, Some(&filter), XactRange::default()).await.unwrap();
+        let count = s
+            .store
+            .count_events(object, Some(&filter), XactRange::default())
+            .await
+            .unwrap();
         if count != expected.len() as u64 {
             failures.push(format!("{source}: count {count}, want {}", expected.len()));
         }
         let page = s
-            .ok(Method::POST, &format!("/v1/project_logs/{p}/fetch"), Some(json!({"filter": source})))
+            .ok(
+                Method::POST,
+                &format!("/v1/project_logs/{p}/fetch"),
+                Some(json!({"filter": source})),
+            )
             .await;
-        let mut api: Vec<&str> = page["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+        let mut api: Vec<&str> = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
         api.sort();
         if api != *expected {
             failures.push(format!("{source}: API returned {api:?}, want {expected:?}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} filter cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} filter cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 async fn filters_respect_xact_ranges(backend: Backend) {
@@ -175,16 +226,27 @@ async fn filters_respect_xact_ranges(backend: Backend) {
     let p = s.project("ranges").await;
     let object = ObjectRef::project_logs(p.parse().unwrap());
     let flagged = Filter::parse("tags INCLUDES 'flagged'").unwrap();
-    s.insert_logs(&p, json!([{"tags": ["flagged"]}, {"tags": []}])).await;
+    s.insert_logs(&p, json!([{"tags": ["flagged"]}, {"tags": []}]))
+        .await;
     let watermark = s.store.max_xact_id(object).await.unwrap().unwrap();
-    s.insert_logs(&p, json!([{"tags": ["flagged"]}, {"tags": ["flagged"]}, {}])).await;
+    s.insert_logs(
+        &p,
+        json!([{"tags": ["flagged"]}, {"tags": ["flagged"]}, {}]),
+    )
+    .await;
     let top = s.store.max_xact_id(object).await.unwrap().unwrap();
     let count = |range| s.store.count_events(object, Some(&flagged), range);
     assert_eq!(count(XactRange::default()).await.unwrap(), 3);
     assert_eq!(count(XactRange::between(0, watermark)).await.unwrap(), 1);
     assert_eq!(count(XactRange::between(watermark, top)).await.unwrap(), 2);
     assert_eq!(count(XactRange::between(top, top + 100)).await.unwrap(), 0);
-    assert_eq!(s.store.count_events(object, None, XactRange::between(watermark, top)).await.unwrap(), 3);
+    assert_eq!(
+        s.store
+            .count_events(object, None, XactRange::between(watermark, top))
+            .await
+            .unwrap(),
+        3
+    );
     // Another project's rows never count.
     let q = s.project("other").await;
     s.insert_logs(&q, json!([{"tags": ["flagged"]}])).await;
@@ -208,7 +270,13 @@ async fn hostile_filters_are_rejected(backend: Backend) {
         let (status, body) = s.post(&fetch, json!({"filter": filter})).await;
         assert_eq!(status, 400, "{filter}: {body}");
         assert_eq!(body["error"]["code"], "invalid_filter", "{filter}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("column"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("column"),
+            "{body}"
+        );
     }
     // Hostile text inside literals and keys is only ever data.
     for filter in [

@@ -39,7 +39,11 @@ async fn full_row_round_trips(backend: Backend) {
     let ids = s.insert_logs(&p, json!([event, {"input": "second"}])).await;
     assert_eq!(ids.len(), 2);
     assert_eq!(ids[0], "row-1");
-    assert!(uuid::Uuid::parse_str(&ids[1]).is_ok(), "generated id {}", ids[1]);
+    assert!(
+        uuid::Uuid::parse_str(&ids[1]).is_ok(),
+        "generated id {}",
+        ids[1]
+    );
 
     let rows = s.all_logs(&p).await;
     assert_eq!(rows.len(), 2);
@@ -52,7 +56,17 @@ async fn full_row_round_trips(backend: Backend) {
     assert_eq!(r["root_span_id"], "root-1");
     assert_eq!(r["span_parents"], json!(["root-1"]));
     assert_eq!(r["is_root"], false);
-    for field in ["input", "output", "expected", "scores", "metrics", "metadata", "tags", "span_attributes", "context"] {
+    for field in [
+        "input",
+        "output",
+        "expected",
+        "scores",
+        "metrics",
+        "metadata",
+        "tags",
+        "span_attributes",
+        "context",
+    ] {
         // `skipped: null` is kept inside objects.
         assert_eq!(r[field], event[field], "{field}");
     }
@@ -64,10 +78,18 @@ async fn full_row_round_trips(backend: Backend) {
     assert_eq!(second["is_root"], true);
     assert_eq!(second["root_span_id"], second["span_id"]);
     let second_xact: i64 = second["_xact_id"].as_str().unwrap().parse().unwrap();
-    assert_eq!(second_xact, xact + 1, "one sequence number per row, in order");
-    let created = chrono::DateTime::parse_from_rfc3339(second["created"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        second_xact,
+        xact + 1,
+        "one sequence number per row, in order"
+    );
+    let created =
+        chrono::DateTime::parse_from_rfc3339(second["created"].as_str().unwrap()).unwrap();
     let age = chrono::Utc::now().signed_duration_since(created);
-    assert!(age.num_seconds().abs() < 60, "created defaults to now: {created}");
+    assert!(
+        age.num_seconds().abs() < 60,
+        "created defaults to now: {created}"
+    );
 }
 
 async fn merge_replace_and_delete(backend: Backend) {
@@ -103,12 +125,18 @@ async fn merge_replace_and_delete(backend: Backend) {
     let a = by_id("a").unwrap();
     assert_eq!(a["input"], "q");
     assert_eq!(a["output"], "o");
-    assert_eq!(a["metadata"], json!({"k": 1, "o": {"x": 1, "y": 3, "z": 4}}));
+    assert_eq!(
+        a["metadata"],
+        json!({"k": 1, "o": {"x": 1, "y": 3, "z": 4}})
+    );
     assert_eq!(a["tags"], json!(["t2"]), "arrays replace");
     assert_eq!(a["scores"], json!({"s": 0.5, "s2": 1}));
     assert_eq!(a["created"], a_created, "merge keeps created");
     assert_eq!(a["span_id"], a_span, "merge keeps span ids");
-    assert_ne!(a["_xact_id"], a_xact, "an update gets a new sequence number");
+    assert_ne!(
+        a["_xact_id"], a_xact,
+        "an update gets a new sequence number"
+    );
     let b = by_id("b").unwrap();
     assert_eq!(b["input"], "new");
     assert_eq!(b["output"], Value::Null, "replace clears absent fields");
@@ -124,18 +152,27 @@ async fn merge_replace_and_delete(backend: Backend) {
         json!([{"id": "a", "_is_merge": true, "_merge_paths": [["metadata", "o"]], "metadata": {"o": {"only": true}}}]),
     )
     .await;
-    let a = s.all_logs(&p).await.into_iter().find(|r| r["id"] == "a").unwrap();
+    let a = s
+        .all_logs(&p)
+        .await
+        .into_iter()
+        .find(|r| r["id"] == "a")
+        .unwrap();
     assert_eq!(a["metadata"], json!({"k": 1, "o": {"only": true}}));
 
     // Deleting a row that does not exist is not an error.
-    let ids = s.insert_logs(&p, json!([{"id": "nope", "_object_delete": true}])).await;
+    let ids = s
+        .insert_logs(&p, json!([{"id": "nope", "_object_delete": true}]))
+        .await;
     assert_eq!(ids, vec!["nope"]);
 }
 
 async fn cursor_pages_and_version(backend: Backend) {
     let s = TestServer::start(backend).await;
     let p = s.project("pages").await;
-    let events: Vec<Value> = (0..25).map(|i| json!({"id": format!("r{i:02}"), "input": i})).collect();
+    let events: Vec<Value> = (0..25)
+        .map(|i| json!({"id": format!("r{i:02}"), "input": i}))
+        .collect();
     s.insert_logs(&p, Value::Array(events)).await;
 
     let mut seen = Vec::new();
@@ -158,12 +195,19 @@ async fn cursor_pages_and_version(backend: Backend) {
     }
     assert_eq!(pages, 3);
     let expected: Vec<String> = (0..25).map(|i| format!("r{i:02}")).collect();
-    assert_eq!(seen, expected, "ascending _xact_id order, nothing repeated or skipped");
+    assert_eq!(
+        seen, expected,
+        "ascending _xact_id order, nothing repeated or skipped"
+    );
 
     // New rows appear after the last cursor.
     s.insert_logs(&p, json!([{"id": "late"}])).await;
     let page = s
-        .ok(Method::POST, &format!("/v1/project_logs/{p}/fetch"), Some(json!({"cursor": cursor})))
+        .ok(
+            Method::POST,
+            &format!("/v1/project_logs/{p}/fetch"),
+            Some(json!({"cursor": cursor})),
+        )
         .await;
     assert_eq!(page["events"].as_array().unwrap().len(), 1);
     assert_eq!(page["events"][0]["id"], "late");
@@ -172,7 +216,11 @@ async fn cursor_pages_and_version(backend: Backend) {
     let all = s.all_logs(&p).await;
     let v = all[4]["_xact_id"].as_str().unwrap();
     let page = s
-        .ok(Method::POST, &format!("/v1/project_logs/{p}/fetch"), Some(json!({"version": v})))
+        .ok(
+            Method::POST,
+            &format!("/v1/project_logs/{p}/fetch"),
+            Some(json!({"version": v})),
+        )
         .await;
     assert_eq!(page["events"].as_array().unwrap().len(), 5);
 
@@ -193,11 +241,19 @@ async fn experiments_and_datasets_hold_rows(backend: Backend) {
     let s = TestServer::start(backend).await;
     let p = s.project("objects").await;
     let e = s
-        .ok(Method::POST, "/v1/experiment", Some(json!({"project_id": p, "name": "exp"})))
+        .ok(
+            Method::POST,
+            "/v1/experiment",
+            Some(json!({"project_id": p, "name": "exp"})),
+        )
         .await;
     let eid = e["id"].as_str().unwrap();
     let d = s
-        .ok(Method::POST, "/v1/dataset", Some(json!({"project_id": p, "name": "ds"})))
+        .ok(
+            Method::POST,
+            "/v1/dataset",
+            Some(json!({"project_id": p, "name": "ds"})),
+        )
         .await;
     let did = d["id"].as_str().unwrap();
 
@@ -220,26 +276,36 @@ async fn experiments_and_datasets_hold_rows(backend: Backend) {
 
     // Same row id in three objects: three independent rows.
     s.insert_logs(&p, json!([{"id": "x", "input": 0}])).await;
-    let exp = s.ok(Method::GET, &format!("/v1/experiment/{eid}/fetch"), None).await;
+    let exp = s
+        .ok(Method::GET, &format!("/v1/experiment/{eid}/fetch"), None)
+        .await;
     assert_eq!(exp["events"].as_array().unwrap().len(), 1);
     assert_eq!(exp["events"][0]["experiment_id"], eid);
     assert_eq!(exp["events"][0]["input"], 1);
     assert_eq!(exp["events"][0]["scores"], json!({"acc": 0.5}));
-    let ds = s.ok(Method::GET, &format!("/v1/dataset/{did}/fetch"), None).await;
+    let ds = s
+        .ok(Method::GET, &format!("/v1/dataset/{did}/fetch"), None)
+        .await;
     let row = &ds["events"][0];
     assert_eq!(row["dataset_id"], did);
     assert_eq!(row["expected"], 3);
     assert_eq!(row["tags"], json!(["t"]));
-    assert!(row.get("scores").is_none(), "dataset rows have no scores: {row}");
+    assert!(
+        row.get("scores").is_none(),
+        "dataset rows have no scores: {row}"
+    );
     let logs = s.all_logs(&p).await;
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0]["input"], 0);
 
     // Deleting the experiment deletes its rows only.
-    s.ok(Method::DELETE, &format!("/v1/experiment/{eid}"), None).await;
+    s.ok(Method::DELETE, &format!("/v1/experiment/{eid}"), None)
+        .await;
     let (status, _) = s.get(&format!("/v1/experiment/{eid}/fetch")).await;
     assert_eq!(status, 404);
-    let ds = s.ok(Method::GET, &format!("/v1/dataset/{did}/fetch"), None).await;
+    let ds = s
+        .ok(Method::GET, &format!("/v1/dataset/{did}/fetch"), None)
+        .await;
     assert_eq!(ds["events"].as_array().unwrap().len(), 1);
     assert_eq!(s.all_logs(&p).await.len(), 1);
 }

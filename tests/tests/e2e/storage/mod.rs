@@ -7,6 +7,7 @@
 //! `HERALD_TEST_SKIP_POSTGRES=1` says to skip them (CI always sets the URL;
 //! `.ci/postgres-setup.sh` starts a local cluster and prints it).
 
+mod connect;
 mod errors;
 mod filters;
 mod ingest;
@@ -185,8 +186,16 @@ impl TestServer {
     }
 
     /// Sends a request with the test key and returns status and JSON body.
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.client.request(method, self.url(path)).bearer_auth(TEST_KEY);
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(TEST_KEY);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -219,7 +228,11 @@ impl TestServer {
     /// Creates a project and returns its id.
     pub async fn project(&self, name: &str) -> String {
         let p = self
-            .ok(reqwest::Method::POST, "/v1/project", Some(serde_json::json!({"name": name})))
+            .ok(
+                reqwest::Method::POST,
+                "/v1/project",
+                Some(serde_json::json!({"name": name})),
+            )
             .await;
         p["id"].as_str().unwrap().to_string()
     }
@@ -228,7 +241,11 @@ impl TestServer {
     pub async fn insert_logs(&self, project: &str, events: Value) -> Vec<String> {
         let path = format!("/v1/project_logs/{project}/insert");
         let r = self
-            .ok(reqwest::Method::POST, &path, Some(serde_json::json!({"events": events})))
+            .ok(
+                reqwest::Method::POST,
+                &path,
+                Some(serde_json::json!({"events": events})),
+            )
             .await;
         r["row_ids"]
             .as_array()
@@ -248,7 +265,11 @@ impl TestServer {
                 body["cursor"] = Value::String(c.clone());
             }
             let page = self
-                .ok(reqwest::Method::POST, &format!("/v1/project_logs/{project}/fetch"), Some(body))
+                .ok(
+                    reqwest::Method::POST,
+                    &format!("/v1/project_logs/{project}/fetch"),
+                    Some(body),
+                )
                 .await;
             let events = page["events"].as_array().unwrap();
             if events.is_empty() {

@@ -29,7 +29,8 @@ async fn watermark_reader_never_skips_rows(backend: Backend) {
             for b in 0..BATCHES {
                 let writes = (0..BATCH)
                     .map(|i| {
-                        let event = json!({"id": format!("w{w}-b{b}-{i}"), "input": {"w": w, "b": b}});
+                        let event =
+                            json!({"id": format!("w{w}-b{b}-{i}"), "input": {"w": w, "b": b}});
                         validate_event(object.kind, event, "e").unwrap()
                     })
                     .collect();
@@ -45,9 +46,16 @@ async fn watermark_reader_never_skips_rows(backend: Backend) {
             let mut watermark = 0i64;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             while seen.len() < WRITERS * BATCHES * BATCH {
-                assert!(tokio::time::Instant::now() < deadline, "reader timed out at {} rows", seen.len());
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "reader timed out at {} rows",
+                    seen.len()
+                );
                 let query = EventQuery {
-                    range: XactRange { after: Some(watermark), upto: None },
+                    range: XactRange {
+                        after: Some(watermark),
+                        upto: None,
+                    },
                     limit: Some(37),
                     ..EventQuery::default()
                 };
@@ -74,7 +82,11 @@ async fn watermark_reader_never_skips_rows(backend: Backend) {
     let mut ranges = Vec::new();
     while ranges.len() < WRITERS * BATCHES {
         match tokio::time::timeout(Duration::from_secs(5), notifications.recv()).await {
-            Ok(Ok(StoreEvent::Events { xact_range: Some((a, b)), written, .. })) => {
+            Ok(Ok(StoreEvent::Events {
+                xact_range: Some((a, b)),
+                written,
+                ..
+            })) => {
                 assert_eq!((b - a + 1) as usize, written);
                 ranges.push((a, b));
             }
@@ -82,7 +94,10 @@ async fn watermark_reader_never_skips_rows(backend: Backend) {
         }
     }
     ranges.sort();
-    assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0), "ranges do not overlap");
+    assert!(
+        ranges.windows(2).all(|w| w[0].1 < w[1].0),
+        "ranges do not overlap"
+    );
     let total: i64 = ranges.iter().map(|(a, b)| b - a + 1).sum();
     assert_eq!(total as usize, WRITERS * BATCHES * BATCH);
 }
