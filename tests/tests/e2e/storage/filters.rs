@@ -247,6 +247,21 @@ async fn filters_respect_xact_ranges(backend: Backend) {
             .unwrap(),
         3
     );
+    // The same filter through GET, URL-encoded, with a cursor.
+    let resp = s
+        .client
+        .get(s.url(&format!("/v1/project_logs/{p}/fetch")))
+        .bearer_auth(super::TEST_KEY)
+        .query(&[
+            ("filter", "tags INCLUDES 'flagged' AND _xact_id > 0"),
+            ("cursor", &watermark.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let page: Value = resp.json().await.unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
     // Another project's rows never count.
     let q = s.project("other").await;
     s.insert_logs(&q, json!([{"tags": ["flagged"]}])).await;
