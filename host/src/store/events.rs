@@ -263,7 +263,13 @@ impl Store {
                 for name in JSON_FIELDS {
                     qb.push(format_args!(", {name} = excluded.{name}"));
                 }
-                qb.build().execute(&mut *tx).await?;
+                qb.build().execute(&mut *tx).await.map_err(|e| match &e {
+                    // The project was deleted while the batch was in flight.
+                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                        StoreError::not_found("project", object.project_id)
+                    }
+                    _ => StoreError::Database(e),
+                })?;
             }
             tx.commit().await?;
             (xact_range, deleted)

@@ -14,6 +14,7 @@ both_backends!(
     auth_is_required,
     size_limits,
     openapi_lists_the_routes,
+    store_refuses_rows_of_missing_projects,
 );
 
 /// Asserts the error shape and returns the error object.
@@ -353,4 +354,26 @@ async fn openapi_lists_the_routes(backend: Backend) {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+async fn store_refuses_rows_of_missing_projects(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let object = herald::store::ObjectRef::project_logs(uuid::Uuid::new_v4());
+    let write = herald::store::validate_event(object.kind, json!({"input": 1}), "e").unwrap();
+    let err = s
+        .store
+        .insert_events(object, vec![write])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            herald::store::StoreError::NotFound {
+                kind: "project",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(s.store.max_xact_id(object).await.unwrap(), None);
 }
