@@ -9,7 +9,10 @@
 //! Modules, one concern each:
 //! * [`plugins`]: the plugin host (engine, registry, sandbox, contract checks);
 //! * [`capabilities`]: what plugins may import (http, object store, records, log);
+//! * [`store`]: storage over SQLite or PostgreSQL, the data model;
+//! * [`filter`]: the SQL-style filter language, compiled per backend;
 //! * [`api`]: the HTTP API;
+//! * [`bench`]: the benchmarks behind `herald-bench`;
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
 
 pub mod api;
@@ -17,5 +20,7 @@ pub mod bench;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod filter;
 pub mod plugins;
 pub mod server;
+pub mod store;

@@ -3,12 +3,14 @@
 //! [`serve`] takes a bound listener and a shutdown future, mini-redis
 //! style, so tests run the real server on an ephemeral port; [`run`] is
 //! what `herald serve` does: create the data directory, start the plugin
-//! host and its directory watcher, bind, log the address, serve until
+//! host and its directory watcher, open the database (migrations run),
+//! load or generate the API key, bind, log the address, serve until
 //! shutdown.
 
-use crate::api;
+use crate::api::{self, ApiKeys};
 use crate::config::Settings;
 use crate::plugins::{PluginRuntime, RuntimeConfig};
+use crate::store::Store;
 use std::future::Future;
 use tokio::net::TcpListener;
 
@@ -59,7 +61,20 @@ pub async fn run(
     );
     let watcher = plugins.spawn_watcher();
 
-    let app = api::router(api::AppState { plugins });
+    let store = Store::connect(&settings.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    tracing::info!(backend = ?store.dialect(), "database ready");
+    let (auth, generated) = ApiKeys::load_or_generate(&settings.data_dir, &settings.api_keys)?;
+    if let Some(key) = generated {
+        // Printed once, on the first start; it is stored in the data dir.
+        println!(
+            "Generated an API key (stored in {}):\n\n    {key}\n",
+            settings.data_dir.display()
+        );
+    }
+
+    let app = api::router(api::AppState::new(store.clone(), auth, plugins));
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -67,6 +82,7 @@ pub async fn run(
     tracing::info!(%address, "listening on http://{address}");
     let result = serve(listener, app, shutdown).await;
     watcher.abort();
+    store.close().await;
     result?;
     tracing::info!("stopped");
     Ok(())

@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Per-call cost of the plugin host: no-op and webhook plugins vs native reqwest.
     Plugins(herald::bench::plugins::PluginsArgs),
+    /// Span ingest over HTTP into SQLite (and PostgreSQL when configured).
+    Ingest(herald::bench::ingest::IngestArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Plugins(args) => herald::bench::plugins::run(args).await,
+            Command::Ingest(args) => herald::bench::ingest::run(args).await,
         }
     });
     match result {

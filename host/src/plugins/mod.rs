@@ -190,6 +190,16 @@ impl PluginRuntime {
         Ok(runtime)
     }
 
+    /// A runtime with no plugins at all (no bundled ones, no directory): for
+    /// tools and tests that need the API without the plugin host.
+    pub async fn without_plugins() -> anyhow::Result<Self> {
+        Self::start(RuntimeConfig {
+            load_bundled: false,
+            ..RuntimeConfig::default()
+        })
+        .await
+    }
+
     /// The plugin called `name`, if loaded.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
         self.inner.registry.read().get(name)

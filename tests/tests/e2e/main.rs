@@ -2,7 +2,8 @@
 //! build on a small machine), one module per area.
 //!
 //! Everything here uses real parts: components compiled from `plugins/`,
-//! HTTP receivers on loopback, the `herald` process itself.
+//! HTTP receivers on loopback, the `herald` process itself, SQLite and
+//! PostgreSQL.
 
 mod cli;
 mod harness;
@@ -10,4 +11,5 @@ mod plugin_faults;
 mod plugin_network;
 mod plugin_registry;
 mod slack;
+mod storage;
 mod webhook;

@@ -1,0 +1,186 @@
+//! API keys and the bearer-token check.
+//!
+//! Every route except `GET /healthz` requires `Authorization: Bearer <key>`.
+//! Keys come from the configuration (or `HERALD_API_KEYS`, comma-separated,
+//! which the caller parses with [`ApiKeys::parse_list`]); when none is
+//! configured, [`ApiKeys::load_or_generate`] reads the key stored in the data
+//! directory or generates one on first start and stores it there (mode
+//! 0600), telling the caller to print it once. Keys are kept as SHA-256
+//! digests and compared in constant time.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+
+/// The file in the data directory that holds the generated key.
+pub const KEY_FILE: &str = "api-key";
+
+/// The set of accepted API keys.
+#[derive(Clone)]
+pub struct ApiKeys {
+    digests: Arc<Vec<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} keys)", self.digests.len())
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl ApiKeys {
+    /// Accepts exactly these keys (blank entries are ignored).
+    pub fn new<I: IntoIterator<Item = S>, S: AsRef<str>>(keys: I) -> Self {
+        let digests = keys
+            .into_iter()
+            .map(|k| k.as_ref().trim().to_string())
+            .filter(|k| !k.is_empty())
+            .map(|k| digest(&k))
+            .collect();
+        Self {
+            digests: Arc::new(digests),
+        }
+    }
+
+    /// Splits a comma-separated list (the `HERALD_API_KEYS` format).
+    pub fn parse_list(list: &str) -> Vec<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The configured keys, or else the key stored in `data_dir`, or else a
+    /// newly generated key written to `data_dir/api-key`. The second value
+    /// is the new key when one was generated (print it once), else `None`.
+    pub fn load_or_generate(
+        data_dir: &Path,
+        configured: &[String],
+    ) -> anyhow::Result<(ApiKeys, Option<String>)> {
+        let configured: Vec<&String> = configured.iter().filter(|k| !k.trim().is_empty()).collect();
+        if !configured.is_empty() {
+            return Ok((ApiKeys::new(configured), None));
+        }
+        let path = data_dir.join(KEY_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(stored) if !stored.trim().is_empty() => {
+                return Ok((ApiKeys::new([stored.trim()]), None));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let key = generate_key();
+        write_private(&path, &format!("{key}\n"))
+            .with_context(|| format!("writing {}", path.display()))?;
+        tracing::info!(path = %path.display(), "generated an API key");
+        Ok((ApiKeys::new([&key]), Some(key)))
+    }
+
+    /// Whether `key` is accepted.
+    pub fn accepts(&self, key: &str) -> bool {
+        let candidate = digest(key);
+        // Constant-time over each stored digest; the number of keys is public.
+        self.digests.iter().fold(false, |found, d| {
+            let diff = d
+                .iter()
+                .zip(candidate.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            found | (diff == 0)
+        })
+    }
+
+    /// Whether no key is configured (every request is then refused).
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+}
+
+/// A new random key: `hk_` and 64 hex digits (256 bits from the OS).
+fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    // v4 UUIDs fix 6 bits each; hash to spread the remaining 244 bits.
+    format!("hk_{}", hex::encode(Sha256::digest(bytes)))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// Middleware: refuses requests without an accepted bearer key.
+pub async fn require_key(
+    State(keys): State<ApiKeys>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(value) = header else {
+        return Err(ApiError::Unauthorized(
+            "missing API key: send `Authorization: Bearer <key>`".into(),
+        ));
+    };
+    let key = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim);
+    match key {
+        Some(key) if keys.accepts(key) => Ok(next.run(request).await),
+        Some(_) => Err(ApiError::Unauthorized("invalid API key".into())),
+        None => Err(ApiError::Unauthorized(
+            "the Authorization header must be `Bearer <key>`".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_once_then_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, generated) = ApiKeys::load_or_generate(dir.path(), &[]).unwrap();
+        let key = generated.expect("a key is generated on first start");
+        assert!(key.starts_with("hk_") && key.len() == 67);
+        assert!(keys.accepts(&key) && !keys.accepts("nope"));
+        let (again, generated) = ApiKeys::load_or_generate(dir.path(), &[]).unwrap();
+        assert!(generated.is_none());
+        assert!(again.accepts(&key));
+        let configured = ApiKeys::parse_list(" a, ,b ");
+        assert_eq!(configured, vec!["a", "b"]);
+        let (keys, generated) = ApiKeys::load_or_generate(dir.path(), &configured).unwrap();
+        assert!(generated.is_none() && keys.accepts("b") && !keys.accepts(&key));
+    }
+}

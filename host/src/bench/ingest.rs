@@ -1,0 +1,247 @@
+//! `herald-bench ingest`: span ingest throughput over real HTTP.
+//!
+//! Serves the real API router on a loopback socket over a fresh database
+//! (a SQLite file in a temporary directory, and a fresh schema in the
+//! PostgreSQL database named by `HERALD_BENCH_DATABASE_URL` when set), then
+//! posts spans of about 1 KB to `/v1/project_logs/{id}/insert` in batches,
+//! from several concurrent clients. Request bodies are built before the
+//! clock starts, so the figures measure the server: HTTP, JSON parsing,
+//! validation and the database transaction. Prints spans/s and request
+//! latency percentiles per backend and returns all figures as JSON.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::api::{self, ApiKeys, AppState, Limits};
+use crate::store::{ObjectRef, Store, XactRange};
+
+/// Options of the ingest benchmark.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// Spans to insert per backend.
+    #[arg(long, default_value_t = 200_000)]
+    pub spans: usize,
+    /// Spans per insert request (100–1000 is typical for SDK batching).
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// PostgreSQL database to benchmark as well (a scratch schema is
+    /// created in it and dropped afterwards).
+    #[arg(long, env = "HERALD_BENCH_DATABASE_URL")]
+    pub postgres_url: Option<String>,
+}
+
+impl Default for IngestArgs {
+    fn default() -> Self {
+        Self {
+            spans: 200_000,
+            batch: 500,
+            concurrency: 4,
+            postgres_url: std::env::var("HERALD_BENCH_DATABASE_URL").ok(),
+        }
+    }
+}
+
+const KEY: &str = "bench-key";
+
+/// Runs the benchmark, prints human-readable figures, and returns them as
+/// JSON: `{"spans":…, "batch":…, "span_bytes":…, "sqlite": {…},
+/// "postgres": {…}}` (`postgres` only when a URL was given).
+pub async fn run(args: IngestArgs) -> anyhow::Result<Value> {
+    if args.batch == 0 || args.spans == 0 || args.concurrency == 0 {
+        bail!("--spans, --batch and --concurrency must be positive");
+    }
+    let span_bytes = serde_json::to_vec(&span(0))?.len();
+    println!(
+        "ingest: {} spans of ~{} bytes, batches of {}, {} concurrent clients",
+        args.spans, span_bytes, args.batch, args.concurrency
+    );
+    let mut figures = json!({
+        "spans": args.spans,
+        "batch": args.batch,
+        "concurrency": args.concurrency,
+        "span_bytes": span_bytes,
+    });
+
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    figures["sqlite"] = measure("sqlite", &url, &args).await?;
+
+    if let Some(admin) = &args.postgres_url {
+        let schema = format!("herald_bench_{}", uuid::Uuid::new_v4().simple());
+        let admin_store = sqlx::PgPool::connect(admin)
+            .await
+            .context("connecting to HERALD_BENCH_DATABASE_URL")?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin_store)
+            .await?;
+        let sep = if admin.contains('?') { '&' } else { '?' };
+        let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
+        let result = measure("postgres", &url, &args).await;
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin_store)
+            .await?;
+        figures["postgres"] = result?;
+    }
+    Ok(figures)
+}
+
+/// One span of about 1 KB, varied by `i`.
+fn span(i: usize) -> Value {
+    let models = ["gpt-4o", "gpt-4.1", "claude-3-5-sonnet", "llama-3.1-70b"];
+    let root = format!("trace-{:08}", i / 8);
+    json!({
+        "id": format!("span-{i:010}"),
+        "span_id": format!("span-{i:010}"),
+        "root_span_id": root,
+        "span_parents": if i.is_multiple_of(8) { json!(null) } else { json!([root]) },
+        "input": {"messages": [
+            {"role": "system", "content": "You are a helpful support assistant for an online store. Answer briefly and politely."},
+            {"role": "user", "content": format!("Order #{i}: my parcel arrived damaged and I would like a refund or a replacement, whichever is faster. What do I do?")}
+        ]},
+        "output": format!("I'm sorry your order #{i} arrived damaged. I've started a replacement; it ships within two business days, and you'll get a prepaid label to return the damaged item."),
+        "metadata": {"model": models[i % 4], "environment": if i.is_multiple_of(10) { "staging" } else { "production" },
+                     "user_id": format!("user-{}", i % 997), "session": format!("s-{}", i / 50),
+                     "prompt_version": "5f1c2a9e", "region": "eu-west-1", "app_version": "2024.05.1"},
+        "scores": {"Factuality": (i % 100) as f64 / 100.0, "helpfulness": 0.8},
+        "metrics": {"start": 1_714_557_600.0 + i as f64, "end": 1_714_557_601.25 + i as f64,
+                    "prompt_tokens": 48 + i % 17, "completion_tokens": 41, "tokens": 89 + i % 17,
+                    "estimated_cost": 0.00042},
+        "tags": if i.is_multiple_of(50) { json!(["flagged"]) } else { json!([]) },
+        "span_attributes": {"name": "chat-completion", "type": "llm"},
+        "context": {"caller_functionname": "answer_ticket", "caller_filename": "support/bot.py", "caller_lineno": 118}
+    })
+}
+
+/// Runs one backend and returns its figures.
+async fn measure(name: &str, url: &str, args: &IngestArgs) -> anyhow::Result<Value> {
+    let store = Store::connect(url).await?;
+    let state = AppState {
+        store: store.clone(),
+        auth: ApiKeys::new([KEY]),
+        limits: Limits::default(),
+        plugins: crate::plugins::PluginRuntime::without_plugins().await?,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, api::router(state)).await;
+    });
+    let result = drive(name, &store, addr, args).await;
+    server.abort();
+    store.close().await;
+    result
+}
+
+async fn drive(
+    name: &str,
+    store: &Store,
+    addr: std::net::SocketAddr,
+    args: &IngestArgs,
+) -> anyhow::Result<Value> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let (project, _) = store.create_project("bench", None).await?;
+    let url = format!("http://{addr}/v1/project_logs/{}/insert", project.id);
+
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        (0..args.spans)
+            .step_by(args.batch)
+            .map(|start| {
+                let end = (start + args.batch).min(args.spans);
+                let events: Vec<Value> = (start..end).map(span).collect();
+                serde_json::to_vec(&json!({ "events": events })).map(Bytes::from)
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    let total_bytes: usize = bodies.iter().map(Bytes::len).sum();
+
+    // Warm up connections and the database with one small request.
+    let warm = json!({"events": [{"id": "warm-up", "input": "hello"}]});
+    let resp = client
+        .post(&url)
+        .bearer_auth(KEY)
+        .json(&warm)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        bail!("warm-up insert failed: {}", resp.status());
+    }
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, url, bodies, next) =
+            (client.clone(), url.clone(), bodies.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let t = Instant::now();
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(KEY)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                let status = resp.status();
+                resp.bytes().await?;
+                if !status.is_success() {
+                    anyhow::bail!("insert failed with {status}");
+                }
+                latencies.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+
+    let object = ObjectRef::project_logs(project.id);
+    let stored = store
+        .count_events(object, None, XactRange::default())
+        .await?;
+    if stored != args.spans as u64 + 1 {
+        bail!("{name}: expected {} rows, found {stored}", args.spans + 1);
+    }
+
+    latencies.sort();
+    let pct = |p: f64| {
+        let idx = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[idx].as_secs_f64() * 1000.0
+    };
+    let spans_per_sec = args.spans as f64 / elapsed.as_secs_f64();
+    let mb_per_sec = total_bytes as f64 / elapsed.as_secs_f64() / 1e6;
+    let (p50, p99, max) = (pct(0.50), pct(0.99), pct(1.0));
+    println!(
+        "{name:>8}: {spans_per_sec:>9.0} spans/s  {mb_per_sec:>6.1} MB/s  request latency p50 {p50:.1} ms  p99 {p99:.1} ms  max {max:.1} ms  ({} requests in {:.2} s)",
+        latencies.len(),
+        elapsed.as_secs_f64()
+    );
+    Ok(json!({
+        "spans_per_sec": spans_per_sec.round(),
+        "mb_per_sec": (mb_per_sec * 10.0).round() / 10.0,
+        "requests": latencies.len(),
+        "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "latency_ms": {"p50": round2(p50), "p99": round2(p99), "max": round2(max)},
+    }))
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
