@@ -150,14 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins(PluginsCommand::List { common, json }) => {
             init_logging_quiet();
             let settings = common.settings()?;
-            let runtime = PluginRuntime::start(RuntimeConfig {
-                plugins_dir: Some(settings.plugins_dir.clone()),
-                cache_dir: Some(settings.cache_dir()),
-                allow_private_networks: settings.allow_private_networks,
-                policies: settings.plugins.clone(),
-                ..RuntimeConfig::default()
-            })
-            .await?;
+            let runtime = PluginRuntime::start(settings.runtime_config()).await?;
             let listing = runtime.list();
             if json {
                 println!("{}", serde_json::to_string_pretty(&listing)?);

@@ -19,7 +19,7 @@
 //! Unknown keys are errors (a typo must not silently fall back to a
 //! default), reported with the file, line and key.
 
-use crate::plugins::PluginPolicy;
+use crate::plugins::{PluginPolicy, RuntimeConfig};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -163,6 +163,17 @@ impl Settings {
     /// The compile cache directory.
     pub fn cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache")
+    }
+
+    /// How the plugin host is set up under these settings.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            plugins_dir: Some(self.plugins_dir.clone()),
+            cache_dir: Some(self.cache_dir()),
+            allow_private_networks: self.allow_private_networks,
+            policies: self.plugins.clone(),
+            ..RuntimeConfig::default()
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 use crate::api::{self, ApiKeys};
 use crate::config::Settings;
-use crate::plugins::{PluginRuntime, RuntimeConfig};
+use crate::plugins::PluginRuntime;
 use crate::store::Store;
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -44,14 +44,7 @@ pub async fn run(
         )
     })?;
 
-    let plugins = PluginRuntime::start(RuntimeConfig {
-        plugins_dir: Some(settings.plugins_dir.clone()),
-        cache_dir: Some(settings.cache_dir()),
-        allow_private_networks: settings.allow_private_networks,
-        policies: settings.plugins.clone(),
-        ..RuntimeConfig::default()
-    })
-    .await?;
+    let plugins = PluginRuntime::start(settings.runtime_config()).await?;
     let listing = plugins.list();
     tracing::info!(
         loaded = listing.objects.len(),
