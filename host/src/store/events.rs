@@ -4,7 +4,7 @@
 //! id)`. An insert batch is one transaction: it allocates one ingest sequence
 //! number per written row (see the [module docs](super) for why that makes
 //! `_xact_id` increase in commit order), resolves replace/merge/delete in
-//! memory ([`super::merge`]), deletes, and upserts with multi-row statements.
+//! memory (module `merge`), deletes, and upserts with multi-row statements.
 //! Either the whole batch commits or nothing does.
 
 use std::collections::HashMap;

@@ -80,15 +80,20 @@ pub fn validate_event(
     let mut merge_paths = None;
     let mut fields = EventFields::default();
     for (key, value) in map {
-        let at = child_path(path, &key);
+        // Paths are built relative to the field and only on error.
+        let at = "";
+        let rebase = |e: ValidationError| ValidationError {
+            path: format!("{}{}", child_path(path, &key), e.path),
+            message: e.message,
+        };
         match key.as_str() {
-            "id" => id = optional_id(value, &at)?,
-            "_is_merge" => is_merge = bool_flag(value, &at)?,
-            "_object_delete" => is_delete = bool_flag(value, &at)?,
-            "_merge_paths" => merge_paths = Some(parse_merge_paths(value, &at)?),
-            "created" => fields.created = optional_time(value, &at)?,
-            "span_id" => fields.span_id = optional_id(value, &at)?,
-            "root_span_id" => fields.root_span_id = optional_id(value, &at)?,
+            "id" => id = optional_id(value, at).map_err(rebase)?,
+            "_is_merge" => is_merge = bool_flag(value, at).map_err(rebase)?,
+            "_object_delete" => is_delete = bool_flag(value, at).map_err(rebase)?,
+            "_merge_paths" => merge_paths = Some(parse_merge_paths(value, at).map_err(rebase)?),
+            "created" => fields.created = optional_time(value, at).map_err(rebase)?,
+            "span_id" => fields.span_id = optional_id(value, at).map_err(rebase)?,
+            "root_span_id" => fields.root_span_id = optional_id(value, at).map_err(rebase)?,
             name if IGNORED_FIELDS.contains(&name) => {}
             name => {
                 // Braintrust's deprecated alias for a dataset row's expected.
@@ -99,16 +104,19 @@ pub fn validate_event(
                 };
                 let known = super::model::JSON_FIELDS.contains(&name);
                 if !known {
-                    return Err(ValidationError::new(at, format!("unknown field {key:?}")));
+                    return Err(rebase(ValidationError::new(
+                        at,
+                        format!("unknown field {key:?}"),
+                    )));
                 }
                 if kind == ObjectKind::Dataset && !DATASET_FIELDS.contains(&name) {
-                    return Err(ValidationError::new(
+                    return Err(rebase(ValidationError::new(
                         at,
                         format!("{key:?} is not a field of dataset rows"),
-                    ));
+                    )));
                 }
-                check_json_field(name, &value, &at)?;
-                check_no_nul(&value, &at)?;
+                check_json_field(name, &value, at).map_err(rebase)?;
+                check_no_nul(&value, at).map_err(rebase)?;
                 fields.json.insert(name.to_string(), value);
             }
         }
@@ -324,7 +332,6 @@ fn check_numbers(
     range: Option<(f64, f64)>,
 ) -> Result<(), ValidationError> {
     for (key, v) in expect_object(value, at)? {
-        let at = child_path(at, key);
         match v {
             Value::Null => {}
             Value::Number(n) => {
@@ -333,14 +340,14 @@ fn check_numbers(
                     && !(lo..=hi).contains(&x)
                 {
                     return Err(ValidationError::new(
-                        at,
+                        child_path(at, key),
                         format!("score {n} is out of range: scores are between {lo} and {hi}"),
                     ));
                 }
             }
             other => {
                 return Err(ValidationError::new(
-                    at,
+                    child_path(at, key),
                     format!("expected a number or null, got {}", type_name(other)),
                 ));
             }
