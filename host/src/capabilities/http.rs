@@ -169,6 +169,8 @@ fn method(method: wit::Method) -> reqwest::Method {
 /// Maps a reqwest failure to what the plugin sees, finding the address
 /// guard's refusal in the error chain.
 fn transport_error(error: reqwest::Error) -> wit::HttpError {
+    // The URL may carry a token in its path or query: never put it in a message.
+    let error = error.without_url();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(err) = source {
         if let Some(blocked) = err.downcast_ref::<BlockedAddress>() {

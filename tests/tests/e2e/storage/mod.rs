@@ -3,9 +3,9 @@
 //! named by `HERALD_TEST_DATABASE_URL`) with the same assertions, through
 //! the real router served on a loopback socket.
 //!
-//! Without `HERALD_TEST_DATABASE_URL` the PostgreSQL variants fail, unless
-//! `HERALD_TEST_SKIP_POSTGRES=1` says to skip them (CI always sets the URL;
-//! `.ci/postgres-setup.sh` starts a local cluster and prints it).
+//! Without `HERALD_TEST_DATABASE_URL` the suite sets up the machine's local
+//! cluster with `.ci/postgres-setup.sh`; if that fails the PostgreSQL
+//! variants fail, unless `HERALD_TEST_SKIP_POSTGRES=1` says to skip them.
 
 mod connect;
 mod errors;
@@ -56,19 +56,50 @@ macro_rules! both_backends {
 pub(crate) use both_backends;
 
 /// The PostgreSQL test URL; `None` only when skipping is explicitly asked.
+///
+/// `HERALD_TEST_DATABASE_URL` wins. Without it, the suite runs
+/// `.ci/postgres-setup.sh` once (it starts the machine's local cluster and
+/// creates the test role and database) so that the README's one test
+/// command covers PostgreSQL too; if that fails, the PostgreSQL variants
+/// fail with what to do.
 pub fn postgres_url() -> Option<String> {
+    static LOCAL: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     match std::env::var("HERALD_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
+        Ok(url) if !url.is_empty() => return Some(url),
         _ if std::env::var("HERALD_TEST_SKIP_POSTGRES").as_deref() == Ok("1") => {
             eprintln!("skipping a PostgreSQL test: HERALD_TEST_SKIP_POSTGRES=1");
-            None
+            return None;
         }
-        _ => panic!(
-            "HERALD_TEST_DATABASE_URL is not set: run `.ci/postgres-setup.sh` and export the URL \
-             it prints (e.g. postgres://herald:herald@127.0.0.1:5432/herald_test), or set \
+        _ => {}
+    }
+    match LOCAL.get_or_init(local_postgres) {
+        Ok(url) => Some(url.clone()),
+        Err(why) => panic!(
+            "HERALD_TEST_DATABASE_URL is not set and the local PostgreSQL could not be set up \
+             ({why}): run `.ci/postgres-setup.sh` and export the URL it prints (e.g. \
+             postgres://herald:herald@127.0.0.1:5432/herald_test), or set \
              HERALD_TEST_SKIP_POSTGRES=1 to skip the PostgreSQL variants"
         ),
     }
+}
+
+/// Runs `.ci/postgres-setup.sh` and returns the URL it prints last.
+fn local_postgres() -> Result<String, String> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/postgres-setup.sh");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("{} failed: {}", script.display(), stderr.trim()));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .filter(|line| line.starts_with("postgres://"))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{} printed no URL", script.display()))
 }
 
 /// A fresh, empty database: a SQLite file or a PostgreSQL schema, removed
