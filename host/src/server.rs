@@ -57,7 +57,6 @@ pub async fn run(
     let store = Store::connect(&settings.database_url)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
-    tracing::info!(backend = ?store.dialect(), "database ready");
     let (auth, generated) = ApiKeys::load_or_generate(&settings.data_dir, &settings.api_keys)?;
     if let Some(key) = generated {
         // Printed once, on the first start; it is stored in the data dir.
