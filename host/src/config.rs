@@ -14,11 +14,17 @@
 //! [plugins.webhook]
 //! allowed_hosts = ["*"]
 //! memory_limit_mb = 64
+//!
+//! [automations]
+//! retry_schedule_ms = [0, 5000, 30000, 120000, 600000, 1800000, 3600000]
+//! pause_after_failures = 5
+//! organization_name = "herald"
 //! ```
 //!
 //! Unknown keys are errors (a typo must not silently fall back to a
 //! default), reported with the file, line and key.
 
+use crate::automations::AutomationSettings;
 use crate::plugins::{PluginPolicy, RuntimeConfig};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -51,6 +57,10 @@ pub struct FileConfig {
     /// Operator settings per plugin name.
     #[serde(default)]
     pub plugins: HashMap<String, PluginPolicy>,
+    /// Delivery retries, pausing and payload settings of the automations
+    /// engine.
+    #[serde(default)]
+    pub automations: AutomationSettings,
 }
 
 impl FileConfig {
@@ -102,6 +112,8 @@ pub struct Settings {
     pub api_keys: Vec<String>,
     /// Per-plugin operator settings.
     pub plugins: HashMap<String, PluginPolicy>,
+    /// Automations engine settings.
+    pub automations: AutomationSettings,
 }
 
 impl Settings {
@@ -134,12 +146,14 @@ impl Settings {
             public_base_url: overrides.public_base_url.or(file.public_base_url),
             api_keys: overrides.api_keys.or(file.api_keys).unwrap_or_default(),
             plugins: file.plugins,
+            automations: file.automations,
         };
         settings.check()?;
         Ok(settings)
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        self.automations.validate().map_err(anyhow::Error::msg)?;
         for (name, policy) in &self.plugins {
             policy.validate(name).map_err(anyhow::Error::msg)?;
         }

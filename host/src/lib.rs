@@ -16,6 +16,7 @@
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
 
 pub mod api;
+pub mod automations;
 pub mod bench;
 pub mod capabilities;
 pub mod cli;

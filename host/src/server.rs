@@ -4,14 +4,17 @@
 //! style, so tests run the real server on an ephemeral port; [`run`] is
 //! what `herald serve` does: create the data directory, start the plugin
 //! host and its directory watcher, open the database (migrations run),
-//! load or generate the API key, bind, log the address, serve until
-//! shutdown.
+//! load or generate the API key, start the automations engine, bind, log
+//! the address, serve until shutdown, then let the engine finish or release
+//! its work. [`run_on`] is the same on a listener the caller bound.
 
 use crate::api::{self, ApiKeys};
+use crate::automations::Engine;
 use crate::config::Settings;
 use crate::plugins::PluginRuntime;
 use crate::store::Store;
 use std::future::Future;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes the
@@ -26,9 +29,26 @@ pub async fn serve(
         .await
 }
 
+/// How long shutdown waits for automation work in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
 /// Runs the daemon with `settings` until `shutdown` resolves.
 pub async fn run(
     settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    run_on(settings, listener, shutdown).await
+}
+
+/// Runs the daemon with `settings` on an already bound `listener` (its
+/// `listen` setting is ignored) until `shutdown` resolves: what tests and
+/// benchmarks use to run the whole daemon in process.
+pub async fn run_on(
+    settings: Settings,
+    listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
@@ -66,13 +86,24 @@ pub async fn run(
         );
     }
 
-    let app = api::router(api::AppState::new(store.clone(), auth, plugins));
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+    let engine = Engine::new(
+        store.clone(),
+        plugins.clone(),
+        settings.automations.clone(),
+        settings.public_base_url.clone(),
+    );
+    engine.start();
+    let app = api::router(api::AppState::with_engine(
+        store.clone(),
+        auth,
+        plugins,
+        engine.clone(),
+    ));
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening on http://{address}");
     let result = serve(listener, app, shutdown).await;
+    tracing::info!("shutting down: finishing automation work in flight");
+    engine.shutdown(SHUTDOWN_GRACE).await;
     watcher.abort();
     store.close().await;
     result?;

@@ -13,6 +13,9 @@
 //! | `POST/GET /v1/environment`, `GET/DELETE /v1/environment/{id}` | environments |
 //! | `GET /v1/environment_event` | the history of environment assignments |
 //! | `GET /v1/plugins` | loaded plugins and files that failed to load |
+//! | `POST/PUT/GET /v1/project_automation`, `GET/PATCH/DELETE …/{id}` | automations ([`automations`]) |
+//! | `GET …/{id}/runs`, `GET …/{id}/status`, `POST …/{id}/run`, `…/test`, `…/resume`, `…/reset_state`, `POST /v1/project_automation/test` | operating them ([`automation_runs`]) |
+//! | `GET /metrics` | Prometheus metrics |
 //!
 //! Every route but `/healthz` needs `Authorization: Bearer <key>` ([`auth`]).
 //! Errors are JSON with a stable code and the path of the bad field
@@ -22,6 +25,8 @@
 //! `routes!` calls that build the router, so it cannot drift from the routes.
 
 pub mod auth;
+pub mod automation_runs;
+pub mod automations;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -47,6 +52,7 @@ use utoipa_axum::routes;
 pub use auth::ApiKeys;
 pub use error::ApiError;
 
+use crate::automations::{AutomationSettings, Engine};
 use crate::plugins::PluginRuntime;
 use crate::store::Store;
 
@@ -79,16 +85,37 @@ pub struct AppState {
     pub limits: Limits,
     /// The plugin host.
     pub plugins: PluginRuntime,
+    /// The automations engine.
+    pub automations: Engine,
 }
 
 impl AppState {
-    /// State with default limits.
+    /// State with default limits and an automations engine with default
+    /// settings that is not started (the API works; nothing runs on its
+    /// own). The daemon uses [`AppState::with_engine`].
     pub fn new(store: Store, auth: ApiKeys, plugins: PluginRuntime) -> Self {
+        let engine = Engine::new(
+            store.clone(),
+            plugins.clone(),
+            AutomationSettings::default(),
+            None,
+        );
+        Self::with_engine(store, auth, plugins, engine)
+    }
+
+    /// State with default limits and the given engine.
+    pub fn with_engine(
+        store: Store,
+        auth: ApiKeys,
+        plugins: PluginRuntime,
+        automations: Engine,
+    ) -> Self {
         Self {
             store,
             auth,
             limits: Limits::default(),
             plugins,
+            automations,
         }
     }
 }
@@ -172,6 +199,24 @@ fn api_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(prompts::environment_events))
         .routes(routes!(plugins::list))
+        .routes(routes!(
+            automations::create_automation,
+            automations::replace_automation,
+            automations::list_automations
+        ))
+        .routes(routes!(
+            automations::get_automation,
+            automations::patch_automation,
+            automations::delete_automation
+        ))
+        .routes(routes!(automation_runs::list_runs))
+        .routes(routes!(automation_runs::status))
+        .routes(routes!(automation_runs::run_once))
+        .routes(routes!(automation_runs::test_saved))
+        .routes(routes!(automation_runs::test_unsaved))
+        .routes(routes!(automation_runs::resume))
+        .routes(routes!(automation_runs::reset_state))
+        .routes(routes!(automation_runs::metrics))
 }
 
 /// The OpenAPI document of the whole API.

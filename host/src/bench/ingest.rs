@@ -124,10 +124,12 @@ fn span(i: usize) -> Value {
 async fn measure(name: &str, url: &str, args: &IngestArgs) -> anyhow::Result<Value> {
     let store = Store::connect(url).await?;
     let state = AppState {
-        store: store.clone(),
-        auth: ApiKeys::new([KEY]),
         limits: Limits::default(),
-        plugins: crate::plugins::PluginRuntime::without_plugins().await?,
+        ..AppState::new(
+            store.clone(),
+            ApiKeys::new([KEY]),
+            crate::plugins::PluginRuntime::without_plugins().await?,
+        )
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

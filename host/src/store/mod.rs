@@ -36,15 +36,19 @@
 //! ingest without polling. The channel is a wake-up, not the source of truth:
 //! a lagging subscriber re-reads from its watermark.
 
+pub mod automation_state;
+pub mod automations;
 pub mod columns;
 pub mod environments;
 pub mod events;
 mod merge;
 pub mod model;
 pub mod objects;
+pub mod outbox;
 pub mod projects;
 pub mod prompts;
 pub mod query;
+pub mod runs;
 pub mod validate;
 
 use std::str::FromStr;
@@ -57,7 +61,12 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{Mutex, MutexGuard, broadcast};
 
+pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit};
+pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
 pub use columns::{DbId, DbTime};
+pub use environments::EnvironmentEvent;
+pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
+pub use runs::{NewRun, Run, RunStatus, RunTrigger};
 pub use model::*;
 pub use projects::ListParams;
 pub use query::EventQuery;

@@ -1,0 +1,207 @@
+//! Operating automations: run history, status, run once, test, resume,
+//! reset state, and `GET /metrics`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::automations::prepare_config;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, OptionalJsonBody, QueryParams, parse_id};
+use super::projects::starting_after;
+use super::{AppState, ObjectList};
+use crate::automations::test_alert::{TestError, TestOutcome};
+use crate::automations::{AutomationStatus, RunNowError};
+use crate::store::{DbTime, Run, StoredAutomation};
+
+/// Query parameters of `GET …/runs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListRuns {
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// Runs older than this run id (pagination).
+    pub starting_after: Option<String>,
+}
+
+/// The optional body of `POST …/test`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestOptions {
+    /// Send a log alert's test even when no logs match.
+    #[serde(default)]
+    pub send_on_zero_matches: bool,
+}
+
+/// The body of `POST /v1/project_automation/test`: a config not yet saved.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestUnsaved {
+    /// The project.
+    pub project_id: Uuid,
+    /// Name (shown in the payload).
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// The config to test.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    /// Send a log alert's test even when no logs match.
+    #[serde(default)]
+    pub send_on_zero_matches: bool,
+}
+
+fn automation_id(raw: &str) -> Result<Uuid, ApiError> {
+    parse_id(raw, "automation_id")
+}
+
+/// An automation's run history, newest first.
+#[utoipa::path(get, path = "/v1/project_automation/{automation_id}/runs", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id"), ListRuns),
+    responses((status = 200, body = ObjectList<Run>), (status = 404, body = ErrorBody)))]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    QueryParams(q): QueryParams<ListRuns>,
+) -> Result<Json<ObjectList<Run>>, ApiError> {
+    let id = automation_id(&raw)?;
+    state.store.automation(id).await?;
+    let objects = state
+        .store
+        .list_runs(id, q.limit.unwrap_or(100), starting_after(&q.starting_after)?)
+        .await?;
+    Ok(Json(ObjectList { objects }))
+}
+
+/// An automation's state: suppressed or paused, last and next run.
+#[utoipa::path(get, path = "/v1/project_automation/{automation_id}/status", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    responses((status = 200, body = AutomationStatus), (status = 404, body = ErrorBody)))]
+pub async fn status(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<AutomationStatus>, ApiError> {
+    Ok(Json(state.automations.status(automation_id(&raw)?).await?))
+}
+
+/// Run once now, ignoring suppression.
+#[utoipa::path(post, path = "/v1/project_automation/{automation_id}/run", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn run_once(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Run>, ApiError> {
+    let id = automation_id(&raw)?;
+    match state.automations.run_now(id).await {
+        Ok(run) => Ok(Json(run)),
+        Err(RunNowError::Store(e)) => Err(e.into()),
+        Err(RunNowError::Internal(e)) => Err(ApiError::Internal(e)),
+        Err(e @ RunNowError::NotSupported(_)) => {
+            Err(ApiError::bad_request("not_supported", e.to_string(), None))
+        }
+        Err(e) => Err(ApiError::Conflict(e.to_string())),
+    }
+}
+
+/// Send a test notification for a saved automation.
+#[utoipa::path(post, path = "/v1/project_automation/{automation_id}/test", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    request_body = Option<TestOptions>,
+    responses((status = 200, body = TestOutcome), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn test_saved(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    OptionalJsonBody(options): OptionalJsonBody<TestOptions>,
+) -> Result<Json<TestOutcome>, ApiError> {
+    let id = automation_id(&raw)?;
+    let stored = state.store.automation(id).await?;
+    let config = crate::automations::AutomationConfig::parse(&stored.config.0, "config")
+        .map_err(super::automations::config_error)?;
+    let options = options.unwrap_or_default();
+    let outcome = state
+        .automations
+        .test(&stored, &config, options.send_on_zero_matches, true)
+        .await;
+    test_answer(outcome)
+}
+
+/// Send a test notification for a config that is not saved.
+#[utoipa::path(post, path = "/v1/project_automation/test", tag = "automations",
+    request_body = TestUnsaved,
+    responses((status = 200, body = TestOutcome), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn test_unsaved(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<TestUnsaved>,
+) -> Result<Json<TestOutcome>, ApiError> {
+    state.store.project(body.project_id).await?;
+    let config = prepare_config(&state, &body.config, None).await?;
+    let draft = StoredAutomation {
+        id: Uuid::nil(),
+        project_id: body.project_id,
+        name: body.name.unwrap_or_else(|| "unsaved automation".into()),
+        description: body.description,
+        created: DbTime::now(),
+        event_type: config.event_type().to_string(),
+        config: sqlx::types::Json(config.to_json()),
+    };
+    let outcome = state
+        .automations
+        .test(&draft, &config, body.send_on_zero_matches, false)
+        .await;
+    test_answer(outcome)
+}
+
+fn test_answer(outcome: Result<TestOutcome, TestError>) -> Result<Json<TestOutcome>, ApiError> {
+    match outcome {
+        Ok(outcome) => Ok(Json(outcome)),
+        Err(e @ TestError::NotSupported(_)) => {
+            Err(ApiError::bad_request("not_supported", e.to_string(), None))
+        }
+        Err(TestError::Internal(e)) => Err(ApiError::Internal(e)),
+    }
+}
+
+/// Un-pause an automation; its queued deliveries go out again.
+#[utoipa::path(post, path = "/v1/project_automation/{automation_id}/resume", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    responses((status = 200, body = AutomationStatus), (status = 404, body = ErrorBody)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<AutomationStatus>, ApiError> {
+    Ok(Json(state.automations.resume(automation_id(&raw)?).await?))
+}
+
+/// Forget suppression, carried-over matches, failures and pause.
+#[utoipa::path(post, path = "/v1/project_automation/{automation_id}/reset_state", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    responses((status = 200, body = AutomationStatus), (status = 404, body = ErrorBody)))]
+pub async fn reset_state(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<AutomationStatus>, ApiError> {
+    Ok(Json(state.automations.reset_state(automation_id(&raw)?).await?))
+}
+
+/// Prometheus metrics, text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let queued = state.store.queued_deliveries(None).await?;
+    let body = state.automations.metrics().render(queued);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    ))
+}

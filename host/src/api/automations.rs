@@ -1,0 +1,336 @@
+//! `/v1/project_automation`: create, create-or-replace, list, get, update,
+//! delete — Braintrust's shapes and semantics.
+//!
+//! Every write parses the config (errors carry the field path, e.g.
+//! `config.interval_seconds`), checks the action with its plugin (problems
+//! at `config.action.<field>`) and keeps stored secrets when the client sends
+//! the redaction placeholder back. Every read redacts secret fields. The
+//! engine is told of each change before the response, so spans ingested
+//! right after a create are already watched.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, parse_id};
+use super::projects::check_name;
+use super::{AppState, ObjectList};
+use crate::automations::validate::{redact, restore_secrets, validate_action};
+use crate::automations::{AutomationConfig, ConfigError};
+use crate::store::{AutomationListParams, AutomationWrite, DbTime, StoredAutomation};
+
+/// An automation as the API shows it (secrets redacted).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProjectAutomation {
+    /// Unique id.
+    pub id: Uuid,
+    /// The project it watches.
+    pub project_id: Uuid,
+    /// Name, unique within the project.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created: DbTime,
+    /// The config, tagged by `event_type`; secret fields read `[redacted]`.
+    #[schema(value_type = Object)]
+    pub config: Value,
+}
+
+/// The body of `POST` and `PUT /v1/project_automation`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAutomation {
+    /// The project to watch.
+    pub project_id: Uuid,
+    /// Name, unique within the project.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// The config, tagged by `event_type`.
+    #[schema(value_type = Object)]
+    pub config: Value,
+}
+
+/// The body of `PATCH /v1/project_automation/{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAutomation {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// A whole new config.
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+}
+
+/// Query parameters of `GET /v1/project_automation`.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListAutomations {
+    /// At most this many (default and maximum 1000).
+    pub limit: Option<u32>,
+    /// Automations listed after this id (older).
+    pub starting_after: Option<String>,
+    /// Automations listed before this id (newer).
+    pub ending_before: Option<String>,
+    /// Only these ids (repeat the parameter or separate with commas).
+    pub ids: Option<String>,
+    /// Only the automation with this name.
+    pub project_automation_name: Option<String>,
+    /// Only this project's automations.
+    pub project_id: Option<String>,
+}
+
+/// Maps a config problem to a 400 at its path.
+pub fn config_error(err: ConfigError) -> ApiError {
+    ApiError::bad_request("invalid_config", err.message, Some(err.path))
+}
+
+/// Parses and checks a config for writing; `stored` supplies secrets the
+/// client sent back redacted.
+pub async fn prepare_config(
+    state: &AppState,
+    value: &Value,
+    stored: Option<&AutomationConfig>,
+) -> Result<AutomationConfig, ApiError> {
+    let plugins = state.automations.plugins();
+    let mut config = AutomationConfig::parse(value, "config").map_err(config_error)?;
+    restore_secrets(plugins, &mut config, stored, "config").map_err(config_error)?;
+    if let Some(action) = config.action() {
+        validate_action(plugins, action, "config.action")
+            .await
+            .map_err(config_error)?;
+    }
+    Ok(config)
+}
+
+/// The API view of a stored automation, secrets redacted.
+pub fn present(state: &AppState, stored: StoredAutomation) -> ProjectAutomation {
+    let config = match AutomationConfig::parse(&stored.config.0, "config") {
+        Ok(mut config) => {
+            redact(state.automations.plugins(), &mut config);
+            config.to_json()
+        }
+        // Never echo an unreadable config: it may hold secrets.
+        Err(_) => serde_json::json!({"event_type": stored.event_type}),
+    };
+    ProjectAutomation {
+        id: stored.id,
+        project_id: stored.project_id,
+        name: stored.name,
+        description: stored.description,
+        created: stored.created,
+        config,
+    }
+}
+
+fn parse_stored(stored: &StoredAutomation) -> Option<AutomationConfig> {
+    AutomationConfig::parse(&stored.config.0, "config").ok()
+}
+
+async fn write_of(
+    state: &AppState,
+    body: CreateAutomation,
+    stored: Option<&StoredAutomation>,
+) -> Result<(AutomationWrite, AutomationConfig), ApiError> {
+    check_name(&body.name, "name")?;
+    let previous = stored.and_then(parse_stored);
+    let config = prepare_config(state, &body.config, previous.as_ref()).await?;
+    let write = AutomationWrite {
+        project_id: body.project_id,
+        name: body.name,
+        description: body.description,
+        event_type: config.event_type().to_string(),
+        config: config.to_json(),
+    };
+    Ok((write, config))
+}
+
+/// Create an automation (or get the existing one with this name).
+#[utoipa::path(post, path = "/v1/project_automation", tag = "automations",
+    request_body = CreateAutomation,
+    responses((status = 200, body = ProjectAutomation), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn create_automation(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateAutomation>,
+) -> Result<Json<ProjectAutomation>, ApiError> {
+    state.store.project(body.project_id).await?;
+    let (write, config) = write_of(&state, body, None).await?;
+    let (watermark, next_run) = state.automations.starting_point(&config).await?;
+    let (stored, _) = state
+        .store
+        .create_automation(&write, watermark, next_run)
+        .await?;
+    state.automations.changed().await;
+    Ok(Json(present(&state, stored)))
+}
+
+/// Create an automation, or replace the one with this project and name.
+#[utoipa::path(put, path = "/v1/project_automation", tag = "automations",
+    request_body = CreateAutomation,
+    responses((status = 200, body = ProjectAutomation), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn replace_automation(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateAutomation>,
+) -> Result<Json<ProjectAutomation>, ApiError> {
+    state.store.project(body.project_id).await?;
+    let existing = state
+        .store
+        .list_automations(&AutomationListParams {
+            project_id: Some(body.project_id),
+            name: Some(body.name.clone()),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await?
+        .pop();
+    let (write, config) = write_of(&state, body, existing.as_ref()).await?;
+    let (watermark, next_run) = state.automations.starting_point(&config).await?;
+    let stored = state
+        .store
+        .replace_automation(&write, watermark, next_run)
+        .await?;
+    state.automations.changed().await;
+    Ok(Json(present(&state, stored)))
+}
+
+/// List automations, newest first.
+#[utoipa::path(get, path = "/v1/project_automation", tag = "automations",
+    params(ListAutomations),
+    responses((status = 200, body = ObjectList<ProjectAutomation>), (status = 400, body = ErrorBody)))]
+pub async fn list_automations(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ObjectList<ProjectAutomation>>, ApiError> {
+    let params = list_params(query.as_deref().unwrap_or(""))?;
+    let objects = state
+        .store
+        .list_automations(&params)
+        .await?
+        .into_iter()
+        .map(|stored| present(&state, stored))
+        .collect();
+    Ok(Json(ObjectList { objects }))
+}
+
+/// Parses the list query by hand: `ids` may repeat, which the generic
+/// query extractor does not allow.
+fn list_params(query: &str) -> Result<AutomationListParams, ApiError> {
+    let mut params = AutomationListParams::default();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "limit" => {
+                params.limit = Some(value.parse().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_request",
+                        format!("limit must be a positive integer, got {value:?}"),
+                        Some("limit".into()),
+                    )
+                })?)
+            }
+            "starting_after" => params.starting_after = Some(parse_id(&value, "starting_after")?),
+            "ending_before" => params.ending_before = Some(parse_id(&value, "ending_before")?),
+            "ids" => {
+                for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    params.ids.push(parse_id(id, "ids")?);
+                }
+            }
+            "project_automation_name" => params.name = Some(value.into_owned()),
+            "project_id" => params.project_id = Some(parse_id(&value, "project_id")?),
+            other => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("unknown query parameter {other:?}"),
+                    Some(other.to_string()),
+                ));
+            }
+        }
+    }
+    if params.ids.len() > 1000 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "at most 1000 ids",
+            Some("ids".into()),
+        ));
+    }
+    Ok(params)
+}
+
+/// Get an automation.
+#[utoipa::path(get, path = "/v1/project_automation/{automation_id}", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    responses((status = 200, body = ProjectAutomation), (status = 404, body = ErrorBody)))]
+pub async fn get_automation(
+    State(state): State<AppState>,
+    Path(automation_id): Path<String>,
+) -> Result<Json<ProjectAutomation>, ApiError> {
+    let id = parse_id(&automation_id, "automation_id")?;
+    let stored = state.store.automation(id).await?;
+    Ok(Json(present(&state, stored)))
+}
+
+/// Change an automation's name, description or config.
+#[utoipa::path(patch, path = "/v1/project_automation/{automation_id}", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    request_body = PatchAutomation,
+    responses((status = 200, body = ProjectAutomation), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn patch_automation(
+    State(state): State<AppState>,
+    Path(automation_id): Path<String>,
+    JsonBody(body): JsonBody<PatchAutomation>,
+) -> Result<Json<ProjectAutomation>, ApiError> {
+    let id = parse_id(&automation_id, "automation_id")?;
+    let current = state.store.automation(id).await?;
+    if let Some(name) = &body.name {
+        check_name(name, "name")?;
+    }
+    let config = match &body.config {
+        Some(value) => {
+            let previous = parse_stored(&current);
+            Some(prepare_config(&state, value, previous.as_ref()).await?)
+        }
+        None => None,
+    };
+    let (watermark, next_run) = match &config {
+        Some(config) => state.automations.starting_point(config).await?,
+        None => (0, None),
+    };
+    let json = config.as_ref().map(|c| (c.event_type(), c.to_json()));
+    let stored = state
+        .store
+        .update_automation(
+            id,
+            body.name.as_deref(),
+            body.description.as_deref().map(Some),
+            json.as_ref().map(|(event_type, value)| (*event_type, value)),
+            watermark,
+            next_run,
+        )
+        .await?;
+    state.automations.changed().await;
+    Ok(Json(present(&state, stored)))
+}
+
+/// Delete an automation with its state, runs and queued deliveries.
+#[utoipa::path(delete, path = "/v1/project_automation/{automation_id}", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    responses((status = 200, body = ProjectAutomation), (status = 404, body = ErrorBody)))]
+pub async fn delete_automation(
+    State(state): State<AppState>,
+    Path(automation_id): Path<String>,
+) -> Result<Json<ProjectAutomation>, ApiError> {
+    let id = parse_id(&automation_id, "automation_id")?;
+    let stored = state.store.delete_automation(id).await?;
+    state.automations.changed().await;
+    Ok(Json(present(&state, stored)))
+}

@@ -1,0 +1,375 @@
+//! Automation configs in Braintrust's shapes, tagged by `event_type`, and
+//! their checks that need no plugin (ranges, filters, slugs).
+//!
+//! Parsing happens in two steps so that every error carries the path of the
+//! offending field (`config.interval_seconds`): the tag is read first, then
+//! the variant's own struct is deserialized with `serde_path_to_error`
+//! (serde's internally tagged enums buffer their content and lose the
+//! path). The action's plugin config is checked by the plugin itself, in
+//! [`super::validate`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::filter::{Filter, FilterError};
+
+/// The longest notify interval Braintrust allows: 30 days.
+pub const MAX_INTERVAL_SECONDS: u64 = 2_592_000;
+
+/// A problem with a config, at a request path like `config.action.url`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// Where, in the request body.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What an automation does, by `event_type`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AutomationConfig {
+    /// Notify when spans matching a filter arrive.
+    Logs(LogsConfig),
+    /// Notify when a prompt's environment changes.
+    EnvironmentUpdate(EnvironmentConfig),
+    /// Export data to object storage (executed by the export release).
+    BtqlExport(ExportConfig),
+    /// Delete old data (executed by the retention release).
+    Retention(RetentionConfig),
+}
+
+/// A log alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Which spans count; empty counts every span.
+    #[serde(default)]
+    pub btql_filter: String,
+    /// How long to stay quiet after a notification, in seconds.
+    pub interval_seconds: u64,
+    /// Where to send the notification.
+    pub action: Action,
+}
+
+/// An environment alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentConfig {
+    /// Environment slugs to watch; empty watches all.
+    #[serde(default)]
+    pub environment_filter: Vec<String>,
+    /// Where to send the notification.
+    pub action: Action,
+}
+
+/// What an export exports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ExportDefinition {
+    /// One row per trace.
+    LogTraces,
+    /// One row per span.
+    LogSpans,
+    /// A custom read-only query.
+    BtqlQuery {
+        /// The query.
+        btql_query: String,
+    },
+}
+
+/// Output format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// JSON Lines.
+    Jsonl,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// An S3 export (Braintrust's `btql_export`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// What to export.
+    pub export_definition: ExportDefinition,
+    /// `s3://bucket/prefix`.
+    pub export_path: String,
+    /// Output format.
+    pub format: ExportFormat,
+    /// Seconds between the starts of two runs.
+    pub interval_seconds: u64,
+    /// Rows per object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u64>,
+    /// Credentials for the destination (shape defined by the export release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Value>,
+}
+
+/// Which data a retention policy prunes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionObject {
+    /// Project log rows.
+    ProjectLogs,
+    /// Whole experiments.
+    Experiment,
+    /// Dataset rows (the dataset is kept).
+    Dataset,
+}
+
+/// A retention policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// What to prune.
+    pub object_type: RetentionObject,
+    /// Delete data older than this many days.
+    pub retention_days: u64,
+}
+
+/// An alert's destination: the plugin named by `type`, and its config (the
+/// rest of the object).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    /// The plugin name.
+    pub plugin: String,
+    /// The plugin's config.
+    pub config: Map<String, Value>,
+}
+
+impl Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = Map::with_capacity(self.config.len() + 1);
+        object.insert("type".into(), Value::String(self.plugin.clone()));
+        object.extend(self.config.clone());
+        object.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Action {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut object = Map::deserialize(deserializer)?;
+        match object.remove("type") {
+            Some(Value::String(plugin)) if !plugin.is_empty() => Ok(Action {
+                plugin,
+                config: object,
+            }),
+            _ => Err(serde::de::Error::custom(
+                "`type` must name an alert destination plugin, e.g. \"webhook\" or \"slack\"",
+            )),
+        }
+    }
+}
+
+impl AutomationConfig {
+    /// Parses `value` (found at request path `at`, e.g. `config`) and runs
+    /// the checks that need no plugin.
+    pub fn parse(value: &Value, at: &str) -> Result<Self, ConfigError> {
+        let Some(object) = value.as_object() else {
+            return Err(ConfigError::new(at, "must be an object"));
+        };
+        let tag = object.get("event_type").and_then(Value::as_str);
+        let mut fields = object.clone();
+        fields.remove("event_type");
+        let fields = Value::Object(fields);
+        let config = match tag {
+            Some("logs") => AutomationConfig::Logs(typed(&fields, at)?),
+            Some("environment_update") => AutomationConfig::EnvironmentUpdate(typed(&fields, at)?),
+            Some("btql_export") => AutomationConfig::BtqlExport(typed(&fields, at)?),
+            Some("retention") => AutomationConfig::Retention(typed(&fields, at)?),
+            _ => {
+                return Err(ConfigError::new(
+                    format!("{at}.event_type"),
+                    "must be one of logs, environment_update, btql_export, retention",
+                ));
+            }
+        };
+        config.check(at)?;
+        Ok(config)
+    }
+
+    /// The `event_type` tag.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            AutomationConfig::Logs(_) => "logs",
+            AutomationConfig::EnvironmentUpdate(_) => "environment_update",
+            AutomationConfig::BtqlExport(_) => "btql_export",
+            AutomationConfig::Retention(_) => "retention",
+        }
+    }
+
+    /// The alert destination, for the alert types.
+    pub fn action(&self) -> Option<&Action> {
+        match self {
+            AutomationConfig::Logs(c) => Some(&c.action),
+            AutomationConfig::EnvironmentUpdate(c) => Some(&c.action),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to the alert destination.
+    pub fn action_mut(&mut self) -> Option<&mut Action> {
+        match self {
+            AutomationConfig::Logs(c) => Some(&mut c.action),
+            AutomationConfig::EnvironmentUpdate(c) => Some(&mut c.action),
+            _ => None,
+        }
+    }
+
+    /// The config as JSON, `event_type` included.
+    pub fn to_json(&self) -> Value {
+        let fields = match self {
+            AutomationConfig::Logs(c) => serde_json::to_value(c),
+            AutomationConfig::EnvironmentUpdate(c) => serde_json::to_value(c),
+            AutomationConfig::BtqlExport(c) => serde_json::to_value(c),
+            AutomationConfig::Retention(c) => serde_json::to_value(c),
+        };
+        let mut object = match fields {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let mut tagged = Map::with_capacity(object.len() + 1);
+        tagged.insert("event_type".into(), self.event_type().into());
+        tagged.append(&mut object);
+        Value::Object(tagged)
+    }
+
+    fn check(&self, at: &str) -> Result<(), ConfigError> {
+        match self {
+            AutomationConfig::Logs(c) => {
+                check_interval(c.interval_seconds, &format!("{at}.interval_seconds"))?;
+                c.filter().map_err(|e| {
+                    ConfigError::new(format!("{at}.btql_filter"), format!("invalid filter: {e}"))
+                })?;
+            }
+            AutomationConfig::EnvironmentUpdate(c) => {
+                for (i, slug) in c.environment_filter.iter().enumerate() {
+                    if slug.trim().is_empty() {
+                        return Err(ConfigError::new(
+                            format!("{at}.environment_filter[{i}]"),
+                            "must be an environment slug, not empty",
+                        ));
+                    }
+                }
+            }
+            AutomationConfig::BtqlExport(c) => {
+                check_interval(c.interval_seconds, &format!("{at}.interval_seconds"))?;
+                if !c.export_path.starts_with("s3://") || c.export_path.len() <= "s3://".len() {
+                    return Err(ConfigError::new(
+                        format!("{at}.export_path"),
+                        "must be an s3://bucket/prefix URL",
+                    ));
+                }
+                if c.batch_size == Some(0) {
+                    return Err(ConfigError::new(
+                        format!("{at}.batch_size"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+            AutomationConfig::Retention(c) => {
+                if c.retention_days == 0 {
+                    return Err(ConfigError::new(
+                        format!("{at}.retention_days"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LogsConfig {
+    /// The parsed filter; `None` when it is empty (every span counts).
+    pub fn filter(&self) -> Result<Option<Filter>, FilterError> {
+        if self.btql_filter.trim().is_empty() {
+            return Ok(None);
+        }
+        Filter::parse(&self.btql_filter).map(Some)
+    }
+}
+
+impl EnvironmentConfig {
+    /// Whether a change of environment `slug` concerns this automation.
+    pub fn watches(&self, slug: &str) -> bool {
+        self.environment_filter.is_empty() || self.environment_filter.iter().any(|s| s == slug)
+    }
+}
+
+fn check_interval(seconds: u64, path: &str) -> Result<(), ConfigError> {
+    if !(1..=MAX_INTERVAL_SECONDS).contains(&seconds) {
+        return Err(ConfigError::new(
+            path,
+            format!("must be between 1 and {MAX_INTERVAL_SECONDS} seconds (30 days)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Deserializes a variant's fields, reporting the failing field's path.
+fn typed<T: serde::de::DeserializeOwned>(fields: &Value, at: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(fields).map_err(|err| {
+        let inner = err.path().to_string();
+        let path = if inner == "." || inner.is_empty() {
+            at.to_string()
+        } else {
+            format!("{at}.{inner}")
+        };
+        ConfigError::new(path, err.into_inner().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn errors_carry_the_field_path() {
+        let bad = json!({"event_type": "logs", "btql_filter": "", "interval_seconds": 0,
+            "action": {"type": "webhook", "url": "x"}});
+        assert_eq!(
+            AutomationConfig::parse(&bad, "config").unwrap_err().path,
+            "config.interval_seconds"
+        );
+        let bad = json!({"event_type": "logs", "btql_filter": "error = = 1",
+            "interval_seconds": 60, "action": {"type": "webhook"}});
+        assert_eq!(
+            AutomationConfig::parse(&bad, "config").unwrap_err().path,
+            "config.btql_filter"
+        );
+        let bad = json!({"event_type": "logs", "interval_seconds": "x", "action": {"type": "w"}});
+        assert_eq!(
+            AutomationConfig::parse(&bad, "config").unwrap_err().path,
+            "config.interval_seconds"
+        );
+        let bad = json!({"event_type": "nope"});
+        assert_eq!(
+            AutomationConfig::parse(&bad, "config").unwrap_err().path,
+            "config.event_type"
+        );
+    }
+
+    #[test]
+    fn round_trips_with_the_action_flattened() {
+        let value = json!({"event_type": "environment_update", "environment_filter": ["prod"],
+            "action": {"type": "slack", "webhook_url": "https://hooks.slack.com/x"}});
+        let config = AutomationConfig::parse(&value, "config").unwrap();
+        assert_eq!(config.action().unwrap().plugin, "slack");
+        assert_eq!(config.to_json(), value);
+    }
+}

@@ -1,0 +1,190 @@
+//! What the API asks of the engine besides tests: where a new automation
+//! starts, run once now, status, resume, reset.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::Engine;
+use super::config::AutomationConfig;
+use super::evaluate::{Outcome, Trigger, evaluate_until_claimed};
+use crate::store::{DbTime, ObjectRef, Run, StoreError, XactRange};
+
+/// An automation's state as `GET …/status` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AutomationStatus {
+    /// The automation.
+    pub automation_id: Uuid,
+    /// `active`, `suppressed`, `paused` or `not_scheduled`.
+    pub state: &'static str,
+    /// Why it is paused.
+    pub paused_reason: Option<String>,
+    /// A log alert sends nothing before this time.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub suppressed_until: Option<DbTime>,
+    /// Matches waiting for the end of the suppression (log alerts).
+    pub pending_matches: u64,
+    /// Delivery attempts that failed in a row.
+    pub consecutive_failures: i32,
+    /// Notifications waiting in the outbox.
+    pub queued_deliveries: i64,
+    /// The latest run.
+    pub last_run: Option<Run>,
+    /// When the scheduler next evaluates it.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_run: Option<DbTime>,
+    /// When it was last evaluated.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_checked: Option<DbTime>,
+    /// The ingest sequence number up to which data has been looked at.
+    pub watermark: i64,
+}
+
+/// Why `run once` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunNowError {
+    /// The automation is paused.
+    #[error("the automation is paused ({0}); POST …/resume first")]
+    Paused(String),
+    /// Export and retention automations run with their own releases.
+    #[error("running {0} automations is not supported yet")]
+    NotSupported(&'static str),
+    /// Another daemon kept the lease.
+    #[error("another daemon is running this automation; try again")]
+    Busy,
+    /// The automation does not exist, or the database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Engine {
+    /// The watermark and first due time of a new automation with `config`:
+    /// it looks only at data written from now on.
+    pub async fn starting_point(
+        &self,
+        config: &AutomationConfig,
+    ) -> Result<(i64, Option<DbTime>), StoreError> {
+        let watermark = self.inner.store.current_xact_id().await?;
+        let now = DbTime::now().0;
+        let next_run = match config {
+            AutomationConfig::Logs(logs) => {
+                Some(now + chrono::TimeDelta::seconds(logs.interval_seconds as i64))
+            }
+            AutomationConfig::EnvironmentUpdate(_) => Some(
+                now + chrono::TimeDelta::seconds(
+                    self.inner.settings.environment_backstop_seconds as i64,
+                ),
+            ),
+            AutomationConfig::BtqlExport(_) | AutomationConfig::Retention(_) => None,
+        };
+        Ok((watermark, next_run.map(DbTime)))
+    }
+
+    /// Evaluates automation `id` now, ignoring suppression; returns the run
+    /// it recorded.
+    pub async fn run_now(&self, id: Uuid) -> Result<Run, RunNowError> {
+        let store = &self.inner.store;
+        let automation = store.automation(id).await?;
+        let state = store.automation_state(id).await?;
+        if state.paused {
+            return Err(RunNowError::Paused(
+                state.paused_reason.unwrap_or_else(|| "paused".into()),
+            ));
+        }
+        if !matches!(automation.event_type.as_str(), "logs" | "environment_update") {
+            let event_type = match automation.event_type.as_str() {
+                "btql_export" => "btql_export",
+                _ => "retention",
+            };
+            return Err(RunNowError::NotSupported(event_type));
+        }
+        let attempts = (self.inner.settings.lease_seconds as u32).saturating_mul(10);
+        match evaluate_until_claimed(&self.inner, id, Trigger::Manual, attempts).await? {
+            Outcome::Recorded(runs) => {
+                self.inner.rebuild_index().await;
+                let last = runs.last().map(|r| r.id).ok_or(RunNowError::Busy)?;
+                Ok(store.run(last).await?)
+            }
+            Outcome::Busy | Outcome::Idle => Err(RunNowError::Busy),
+        }
+    }
+
+    /// The status of automation `id`.
+    pub async fn status(&self, id: Uuid) -> Result<AutomationStatus, StoreError> {
+        let store = &self.inner.store;
+        let automation = store.automation(id).await?;
+        let state = store.automation_state(id).await?;
+        let now = DbTime::now();
+        let suppressed_until = state.suppressed_until.filter(|u| u.0 > now.0);
+        let mut pending_matches = 0;
+        if let Ok(AutomationConfig::Logs(logs)) =
+            AutomationConfig::parse(&automation.config.0, "config")
+            && suppressed_until.is_some()
+            && let Ok(filter) = logs.filter()
+        {
+            let upto = store.current_xact_id().await?;
+            pending_matches = store
+                .count_events(
+                    ObjectRef::project_logs(automation.project_id),
+                    filter.as_ref(),
+                    XactRange::between(state.watermark, upto),
+                )
+                .await?;
+        }
+        let state_name = if state.paused {
+            "paused"
+        } else if !matches!(automation.event_type.as_str(), "logs" | "environment_update") {
+            "not_scheduled"
+        } else if suppressed_until.is_some() {
+            "suppressed"
+        } else {
+            "active"
+        };
+        Ok(AutomationStatus {
+            automation_id: id,
+            state: state_name,
+            paused_reason: state.paused_reason,
+            suppressed_until,
+            pending_matches,
+            consecutive_failures: state.consecutive_failures,
+            queued_deliveries: store.queued_deliveries(Some(id)).await?,
+            last_run: store.list_runs(id, 1, None).await?.into_iter().next(),
+            next_run: state.next_run,
+            last_checked: state.last_checked,
+            watermark: state.watermark,
+        })
+    }
+
+    /// Un-pauses automation `id`; its queued deliveries go out again.
+    pub async fn resume(&self, id: Uuid) -> Result<AutomationStatus, StoreError> {
+        self.inner.store.resume_automation(id).await?;
+        tracing::info!(automation_id = %id, "automation resumed");
+        self.after_state_change().await;
+        self.status(id).await
+    }
+
+    /// Forgets automation `id`'s suppression, carried-over matches, failure
+    /// streak and pause; it looks only at data written from now on.
+    pub async fn reset_state(&self, id: Uuid) -> Result<AutomationStatus, StoreError> {
+        let automation = self.inner.store.automation(id).await?;
+        let (watermark, next_run) = match AutomationConfig::parse(&automation.config.0, "config") {
+            Ok(config) => self.starting_point(&config).await?,
+            Err(_) => (self.inner.store.current_xact_id().await?, None),
+        };
+        self.inner
+            .store
+            .reset_automation_state(id, watermark, next_run)
+            .await?;
+        tracing::info!(automation_id = %id, watermark, "automation state reset");
+        self.after_state_change().await;
+        self.status(id).await
+    }
+
+    async fn after_state_change(&self) {
+        self.inner.rebuild_index().await;
+        self.inner.wake_scheduler.notify_one();
+        self.inner.wake_delivery.notify_one();
+    }
+}

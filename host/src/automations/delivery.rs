@@ -1,0 +1,289 @@
+//! The delivery worker: drains the outbox through the actions' plugins.
+//!
+//! It claims due deliveries under a lease, runs each attempt concurrently
+//! (one plugin call each, in the plugin sandbox), and records the outcome
+//! with the run and the automation's failure streak in one transaction.
+//! Retryable failures (the plugin says so: 408, 429, 5xx, timeouts,
+//! refused connections) are tried again after the next delay of
+//! [`AutomationSettings::retry_schedule_ms`](super::AutomationSettings),
+//! with ±20 % jitter so that many alerts failing together do not retry in
+//! lockstep, and never before a receiver's `Retry-After`. Anything else
+//! fails at once. When it has nothing to do the worker sleeps until the
+//! next delivery is due or a new one is queued.
+//!
+//! Delivery is at least once: a daemon that dies mid-attempt leaves its
+//! lease to expire and the attempt is made again, with the same event id
+//! (`webhook-id`), so receivers can drop the duplicate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::config::AutomationConfig;
+use super::metrics::DeliveryOutcome;
+use super::{Inner, MAX_IN_FLIGHT, RESCAN_INTERVAL};
+use crate::plugins::AlertRequest;
+use crate::store::{AttemptOutcome, DbTime, QueuedDelivery, RunStatus, RunTrigger, StoreError};
+
+/// How long a shutting-down worker waits for attempts in flight.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// The worker loop.
+pub(super) async fn deliver(inner: Arc<Inner>) {
+    let mut shutdown = inner.shutdown.subscribe();
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    let limit = MAX_IN_FLIGHT as usize / 2;
+    loop {
+        if inner.is_shutting_down() {
+            break;
+        }
+        let capacity = limit.saturating_sub(in_flight.len());
+        if capacity > 0 {
+            let until = DbTime(DbTime::now().0 + inner.settings.lease());
+            match inner
+                .store
+                .claim_due_deliveries(&inner.owner, until, capacity as u32)
+                .await
+            {
+                Ok(claimed) => {
+                    for delivery in claimed {
+                        let inner = inner.clone();
+                        in_flight.spawn(async move { attempt(&inner, delivery).await });
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "could not read the outbox"),
+            }
+        }
+        let sleep = if in_flight.len() >= limit {
+            RESCAN_INTERVAL
+        } else {
+            match inner.store.next_delivery_time().await {
+                Ok(Some(at)) => (at.0 - DbTime::now().0)
+                    .to_std()
+                    .unwrap_or_default()
+                    .clamp(Duration::from_millis(20), RESCAN_INTERVAL),
+                Ok(None) => RESCAN_INTERVAL,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read the outbox");
+                    Duration::from_secs(1)
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = inner.wake_delivery.notified() => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    let drained = tokio::time::timeout(DRAIN_GRACE, async {
+        while in_flight.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            remaining = in_flight.len(),
+            "deliveries still in flight at shutdown are left to their leases"
+        );
+        in_flight.abort_all();
+    }
+}
+
+/// Makes one attempt of `delivery` and records it.
+async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
+    let Ok(_permit) = inner.work.acquire().await else {
+        return;
+    };
+    let attempt_number = delivery.attempts + 1;
+    let started = Instant::now();
+    let (plugin, outcome) = match send(inner, &delivery, attempt_number as u32).await {
+        Ok(result) => result,
+        Err(error) => (
+            "unknown".to_string(),
+            AttemptOutcome::Failed {
+                error: error.to_string(),
+                status_code: None,
+            },
+        ),
+    };
+    let took = started.elapsed();
+    let recorded = match inner
+        .store
+        .record_attempt(
+            &delivery,
+            &inner.owner,
+            &outcome,
+            inner.settings.pause_after_failures,
+        )
+        .await
+    {
+        Ok(Some(recorded)) => recorded,
+        Ok(None) => {
+            tracing::warn!(event_id = %delivery.id, "lost the delivery lease mid-attempt; another daemon took over");
+            return;
+        }
+        Err(error) => {
+            tracing::error!(event_id = %delivery.id, %error, "could not record a delivery attempt; it will be retried when its lease expires");
+            return;
+        }
+    };
+    let trigger = RunTrigger::parse(&delivery.run_trigger);
+    let metrics = &inner.metrics;
+    match &outcome {
+        AttemptOutcome::Delivered {
+            status_code,
+            summary,
+        } => {
+            metrics.delivery(&plugin, DeliveryOutcome::Delivered, took);
+            metrics.run(&delivery.event_type, trigger, RunStatus::Succeeded);
+            let latency = (DbTime::now().0 - delivery.triggered_at.0)
+                .to_std()
+                .unwrap_or_default();
+            metrics.alert_latency(&delivery.event_type, latency);
+            tracing::info!(
+                automation_id = %delivery.automation_id,
+                event_id = %delivery.id,
+                attempt = attempt_number,
+                status_code,
+                latency_ms = latency.as_millis() as u64,
+                "{summary}"
+            );
+        }
+        AttemptOutcome::Retry {
+            error,
+            next_attempt,
+            ..
+        } => {
+            metrics.delivery(&plugin, DeliveryOutcome::Retried, took);
+            tracing::warn!(
+                automation_id = %delivery.automation_id,
+                event_id = %delivery.id,
+                attempt = attempt_number,
+                next_attempt = %next_attempt,
+                error,
+                "delivery failed; will retry"
+            );
+        }
+        AttemptOutcome::Failed { error, .. } => {
+            metrics.delivery(&plugin, DeliveryOutcome::Failed, took);
+            metrics.run(&delivery.event_type, trigger, RunStatus::Failed);
+            tracing::warn!(
+                automation_id = %delivery.automation_id,
+                event_id = %delivery.id,
+                attempt = attempt_number,
+                error,
+                "delivery failed for good"
+            );
+        }
+    }
+    if recorded.paused {
+        metrics.paused();
+        tracing::warn!(
+            automation_id = %delivery.automation_id,
+            failures = inner.settings.pause_after_failures,
+            "automation paused after failed deliveries in a row; POST …/resume to restart it"
+        );
+    }
+}
+
+/// Calls the action's plugin; returns its name and the outcome.
+async fn send(
+    inner: &Inner,
+    delivery: &QueuedDelivery,
+    attempt: u32,
+) -> Result<(String, AttemptOutcome), StoreError> {
+    let automation = inner.store.automation(delivery.automation_id).await?;
+    let config = match AutomationConfig::parse(&automation.config.0, "config") {
+        Ok(config) => config,
+        Err(error) => {
+            return Ok((
+                "unknown".into(),
+                AttemptOutcome::Failed {
+                    error: format!("the automation's config is no longer valid: {error}"),
+                    status_code: None,
+                },
+            ));
+        }
+    };
+    let Some(action) = config.action() else {
+        return Ok((
+            "unknown".into(),
+            AttemptOutcome::Failed {
+                error: "the automation is no longer an alert".into(),
+                status_code: None,
+            },
+        ));
+    };
+    let request = AlertRequest {
+        event_id: delivery.id.clone(),
+        event_type: delivery.event_type.clone(),
+        payload: delivery.payload.0.clone(),
+        is_test: false,
+        attempt,
+    };
+    let report = inner
+        .plugins
+        .deliver(&action.plugin, &Value::Object(action.config.clone()), &request)
+        .await;
+    let outcome = match report.result {
+        Ok(done) => AttemptOutcome::Delivered {
+            status_code: done.status_code,
+            summary: done.summary,
+        },
+        Err(error) => {
+            let schedule = &inner.settings.retry_schedule_ms;
+            let next_index = attempt as usize;
+            if error.is_retryable() && next_index < schedule.len() {
+                let delay = jittered(Duration::from_millis(schedule[next_index]));
+                let delay = match &error {
+                    crate::plugins::CallError::Failed {
+                        retry_after: Some(after),
+                        ..
+                    } => delay.max(*after),
+                    _ => delay,
+                };
+                AttemptOutcome::Retry {
+                    error: error.to_string(),
+                    status_code: None,
+                    next_attempt: DbTime(
+                        DbTime::now().0 + chrono::TimeDelta::from_std(delay).unwrap_or_default(),
+                    ),
+                }
+            } else if error.is_retryable() {
+                AttemptOutcome::Failed {
+                    error: format!("gave up after {attempt} attempts: {error}"),
+                    status_code: None,
+                }
+            } else {
+                AttemptOutcome::Failed {
+                    error: error.to_string(),
+                    status_code: None,
+                }
+            }
+        }
+    };
+    Ok((action.plugin.clone(), outcome))
+}
+
+/// `delay` ± 20 %, from the randomness of a fresh v4 UUID.
+pub fn jittered(delay: Duration) -> Duration {
+    let unit = (Uuid::new_v4().as_u128() % 10_001) as f64 / 10_000.0; // 0.0 ..= 1.0
+    delay.mul_f64(0.8 + 0.4 * unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_twenty_percent() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(10));
+            assert!(d >= Duration::from_secs(8) && d <= Duration::from_secs(12), "{d:?}");
+        }
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
+    }
+}

@@ -1,0 +1,180 @@
+//! Notification payloads in Braintrust's webhook shape, field for field:
+//! `organization`, `project`, `automation` and `details`.
+//!
+//! Links (`automation.url`, `details.related_logs_url`) are absolute when a
+//! public base URL is configured and paths otherwise, so a receiver can
+//! always tell where the alert came from.
+
+use serde_json::{Value, json};
+
+use super::config::AutomationConfig;
+use crate::store::{DbTime, EnvironmentEvent, Project, StoredAutomation};
+
+/// What every payload needs besides the automation.
+#[derive(Debug, Clone)]
+pub struct PayloadContext {
+    /// `organization.name` (and id): self-hosted Herald has one.
+    pub organization: String,
+    /// Base URL for links, without a trailing slash.
+    pub public_base_url: Option<String>,
+}
+
+/// One log-alert window.
+#[derive(Debug, Clone)]
+pub struct LogWindow {
+    /// Matching spans in the window.
+    pub count: u64,
+    /// When the window began.
+    pub time_start: DbTime,
+    /// When it ended.
+    pub time_end: DbTime,
+    /// Ingest sequence bounds `(after, upto]`.
+    pub xact_after: i64,
+    /// Upper bound.
+    pub xact_upto: i64,
+}
+
+impl PayloadContext {
+    fn link(&self, path: &str) -> String {
+        match &self.public_base_url {
+            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+            None => path.to_string(),
+        }
+    }
+
+    fn head(
+        &self,
+        project: &Project,
+        automation: &StoredAutomation,
+        config: &AutomationConfig,
+    ) -> Value {
+        let mut about = json!({
+            "id": automation.id,
+            "name": automation.name,
+            "description": automation.description.clone().unwrap_or_default(),
+            "event_type": config.event_type(),
+            "url": self.link(&format!("/v1/project_automation/{}", automation.id)),
+        });
+        if let AutomationConfig::Logs(logs) = config {
+            about["btql_filter"] = logs.btql_filter.clone().into();
+            about["interval_seconds"] = logs.interval_seconds.into();
+        }
+        json!({
+            "organization": {"id": self.organization, "name": self.organization},
+            "project": {"id": project.id, "name": project.name},
+            "automation": about,
+        })
+    }
+
+    /// A log alert's payload.
+    pub fn logs(
+        &self,
+        project: &Project,
+        automation: &StoredAutomation,
+        config: &AutomationConfig,
+        window: &LogWindow,
+        is_test: bool,
+    ) -> Value {
+        let filter = match config {
+            AutomationConfig::Logs(logs) => logs.btql_filter.as_str(),
+            _ => "",
+        };
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if !filter.trim().is_empty() {
+            query.append_pair("filter", filter);
+        }
+        // The fetch API's `cursor` is an exclusive lower `_xact_id` bound
+        // and `version` an inclusive upper one: exactly this window's rows.
+        query.append_pair("cursor", &window.xact_after.to_string());
+        query.append_pair("version", &window.xact_upto.to_string());
+        let related = self.link(&format!(
+            "/v1/project_logs/{}/fetch?{}",
+            project.id,
+            query.finish()
+        ));
+        let noun = if window.count == 1 { "log" } else { "logs" };
+        let message = format!(
+            "{}: {} {noun} matched in the last {}",
+            automation.name,
+            window.count,
+            human_duration(window.time_end.0 - window.time_start.0)
+        );
+        let mut payload = self.head(project, automation, config);
+        payload["details"] = json!({
+            "is_test": is_test,
+            "message": message,
+            "time_start": window.time_start,
+            "time_end": window.time_end,
+            "count": window.count,
+            "related_logs_url": related,
+        });
+        payload
+    }
+
+    /// An environment alert's payload.
+    pub fn environment(
+        &self,
+        project: &Project,
+        automation: &StoredAutomation,
+        config: &AutomationConfig,
+        event: &EnvironmentEvent,
+        is_test: bool,
+    ) -> Value {
+        let removed = event.action == "removed";
+        let message = if removed {
+            format!(
+                "prompt {} was removed from {}",
+                event.prompt_slug, event.environment_slug
+            )
+        } else {
+            format!(
+                "prompt {} was assigned to {} (version {})",
+                event.prompt_slug,
+                event.environment_slug,
+                event.version.unwrap_or_default()
+            )
+        };
+        let mut payload = self.head(project, automation, config);
+        payload["details"] = json!({
+            "is_test": is_test,
+            "message": message,
+            "environment": {"slug": event.environment_slug},
+            "prompt": {"id": event.prompt_id, "slug": event.prompt_slug},
+            "new_version": if removed { Value::Null } else { event.version.map(|v| v.to_string()).into() },
+            "action": if removed { "delete" } else { "update" },
+        });
+        payload
+    }
+}
+
+/// "14 seconds", "10 minutes", "2 hours", "3 days": the largest unit that
+/// fits, rounded down.
+pub fn human_duration(duration: chrono::TimeDelta) -> String {
+    let seconds = duration.num_seconds().max(0);
+    let (n, unit) = match seconds {
+        s if s < 120 => (s, "second"),
+        s if s < 7200 => (s / 60, "minute"),
+        s if s < 172_800 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(1)), "1 second");
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(14)), "14 seconds");
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(600)), "10 minutes");
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(3600)), "60 minutes");
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(86_400)), "24 hours");
+        assert_eq!(human_duration(chrono::TimeDelta::days(3)), "3 days");
+    }
+}

@@ -1,0 +1,191 @@
+//! Checking an action's config with its plugin, and keeping secrets secret.
+//!
+//! The plugin is the authority on its config: [`validate_action`] asks it
+//! (`validate-config`) and maps each problem's JSON Pointer to the request
+//! path (`/headers/X-Team` → `config.action.headers.X-Team`).
+//!
+//! Secret fields are the JSON Pointers the plugin declares in `describe`.
+//! [`redact`] replaces them with [`REDACTED`] in everything the API
+//! returns. [`restore_secrets`] makes a read-modify-write round trip safe: a
+//! write that sends the placeholder back keeps the stored value.
+
+use serde_json::{Map, Value};
+
+use super::config::{Action, AutomationConfig, ConfigError};
+use crate::plugins::{CallError, PluginRuntime, World};
+
+/// What secret fields read as.
+pub const REDACTED: &str = "[redacted]";
+
+/// Checks that `action` names a loaded alert destination and that the
+/// plugin accepts its config. `at` is the request path of the action.
+pub async fn validate_action(
+    plugins: &PluginRuntime,
+    action: &Action,
+    at: &str,
+) -> Result<(), ConfigError> {
+    let Some(plugin) = plugins.get(&action.plugin) else {
+        let mut names: Vec<String> = plugins
+            .list()
+            .objects
+            .into_iter()
+            .filter(|p| p.world == World::AlertDestination)
+            .map(|p| p.name)
+            .collect();
+        names.sort();
+        return Err(ConfigError::new(
+            format!("{at}.type"),
+            format!(
+                "no alert destination plugin named {:?} is loaded (available: {})",
+                action.plugin,
+                names.join(", ")
+            ),
+        ));
+    };
+    if plugin.world != World::AlertDestination {
+        return Err(ConfigError::new(
+            format!("{at}.type"),
+            format!(
+                "plugin {:?} is a {} plugin, not an alert destination",
+                action.plugin,
+                plugin.world.name()
+            ),
+        ));
+    }
+    let report = plugins
+        .validate_config(&action.plugin, &Value::Object(action.config.clone()))
+        .await;
+    match report.result {
+        Ok(()) => Ok(()),
+        Err(CallError::InvalidConfig(problems)) => {
+            let first = problems.first();
+            let path = first.map(|p| pointer_to_path(at, &p.path));
+            let message = problems
+                .iter()
+                .map(|p| match p.path.as_str() {
+                    "" => p.message.clone(),
+                    pointer => format!("{}: {}", pointer_to_path(at, pointer), p.message),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            Err(ConfigError::new(path.unwrap_or_else(|| at.to_string()), message))
+        }
+        Err(other) => Err(ConfigError::new(
+            at,
+            format!("the {} plugin could not check this config: {other}", action.plugin),
+        )),
+    }
+}
+
+/// `config.action` + `/headers/X~1Y` → `config.action.headers.X/Y`.
+fn pointer_to_path(at: &str, pointer: &str) -> String {
+    let mut path = at.to_string();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if let Ok(index) = token.parse::<usize>() {
+            path.push_str(&format!("[{index}]"));
+        } else {
+            path.push('.');
+            path.push_str(&token);
+        }
+    }
+    path
+}
+
+/// The secret pointers of the action's plugin (none if it is not loaded).
+fn secret_pointers(plugins: &PluginRuntime, action: &Action) -> Vec<String> {
+    plugins
+        .get(&action.plugin)
+        .map(|p| p.info.secret_fields.clone())
+        .unwrap_or_default()
+}
+
+/// Replaces every secret field of the config's action with [`REDACTED`].
+pub fn redact(plugins: &PluginRuntime, config: &mut AutomationConfig) {
+    let Some(action) = config.action_mut() else {
+        return;
+    };
+    for pointer in secret_pointers(plugins, action) {
+        if let Some(value) = pointer_mut(&mut action.config, &pointer)
+            && !value.is_null()
+        {
+            *value = Value::String(REDACTED.into());
+        }
+    }
+}
+
+/// Puts the stored value back wherever `config` carries [`REDACTED`] in a
+/// secret field; a placeholder with nothing stored behind it is an error.
+pub fn restore_secrets(
+    plugins: &PluginRuntime,
+    config: &mut AutomationConfig,
+    stored: Option<&AutomationConfig>,
+    at: &str,
+) -> Result<(), ConfigError> {
+    let stored_action = stored.and_then(AutomationConfig::action);
+    let Some(action) = config.action_mut() else {
+        return Ok(());
+    };
+    for pointer in secret_pointers(plugins, action) {
+        let Some(value) = pointer_mut(&mut action.config, &pointer) else {
+            continue;
+        };
+        if value.as_str() != Some(REDACTED) {
+            continue;
+        }
+        let previous = stored_action
+            .filter(|a| a.plugin == action.plugin)
+            .and_then(|a| Value::Object(a.config.clone()).pointer(&pointer).cloned());
+        match previous {
+            Some(previous) => *value = previous,
+            None => {
+                return Err(ConfigError::new(
+                    pointer_to_path(&format!("{at}.action"), &pointer),
+                    "is the redaction placeholder but no secret is stored to keep; send the value",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pointer_mut<'a>(object: &'a mut Map<String, Value>, pointer: &str) -> Option<&'a mut Value> {
+    let mut tokens = pointer.split('/').skip(1);
+    let first = tokens.next()?.replace("~1", "/").replace("~0", "~");
+    let mut value = object.get_mut(&first)?;
+    for token in tokens {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        value = match value {
+            Value::Object(map) => map.get_mut(&token)?,
+            Value::Array(items) => items.get_mut(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_become_request_paths() {
+        assert_eq!(pointer_to_path("config.action", "/url"), "config.action.url");
+        assert_eq!(
+            pointer_to_path("config.action", "/headers/X~1Y"),
+            "config.action.headers.X/Y"
+        );
+        assert_eq!(pointer_to_path("config.action", "/a/0"), "config.action.a[0]");
+    }
+
+    #[test]
+    fn pointer_mut_finds_nested_fields() {
+        let mut map = serde_json::json!({"a": {"b": [1, {"c": "x"}]}})
+            .as_object()
+            .unwrap()
+            .clone();
+        *pointer_mut(&mut map, "/a/b/1/c").unwrap() = Value::from("y");
+        assert_eq!(map["a"]["b"][1]["c"], "y");
+        assert!(pointer_mut(&mut map, "/missing").is_none());
+    }
+}

@@ -1,0 +1,298 @@
+//! The engine's per-automation state: schedule, lease, watermark,
+//! suppression, failures and pause.
+//!
+//! # Leases
+//!
+//! Several daemons may share one PostgreSQL database. Before evaluating an
+//! automation a daemon *claims* it with a conditional `UPDATE` that succeeds
+//! only when nobody holds an unexpired lease; the evaluation's results are
+//! then committed by [`Store::commit_evaluation`] in one transaction that
+//! again requires the lease, and releases it. A daemon that crashes while
+//! holding a lease simply lets it expire, and the work is picked up again
+//! from the unchanged watermark: nothing is counted twice, nothing skipped.
+//! The claim is a compare-and-set on one row, so it needs no `SELECT … FOR
+//! UPDATE` and behaves the same on SQLite.
+
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::columns::{DbId, DbTime};
+use super::outbox::{INSERT_DELIVERY_SQL, NewDelivery, bind_delivery};
+use super::runs::{INSERT_RUN_SQL, NewRun, bind_run};
+use super::{Store, StoreError, dispatch};
+
+/// One automation's engine state.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct AutomationState {
+    /// The automation.
+    #[sqlx(try_from = "DbId")]
+    pub automation_id: Uuid,
+    /// When the scheduler must next evaluate it (`None`: only on events).
+    pub next_run: Option<DbTime>,
+    /// The daemon holding the lease, if any.
+    pub lease_owner: Option<String>,
+    /// When that lease expires.
+    pub lease_expires: Option<DbTime>,
+    /// Ingest sequence number up to which data has been looked at.
+    pub watermark: i64,
+    /// When the current window began (the `time_start` of the next alert).
+    pub window_start: DbTime,
+    /// A log alert sends nothing before this time.
+    pub suppressed_until: Option<DbTime>,
+    /// Delivery attempts that failed in a row.
+    pub consecutive_failures: i32,
+    /// Paused automations neither run nor deliver.
+    pub paused: bool,
+    /// Why it was paused.
+    pub paused_reason: Option<String>,
+    /// When it was last evaluated.
+    pub last_checked: Option<DbTime>,
+}
+
+/// The new state an evaluation commits, with the runs and deliveries it
+/// produced.
+#[derive(Debug, Clone)]
+pub struct EvaluationCommit {
+    /// The new watermark.
+    pub watermark: i64,
+    /// The new window start.
+    pub window_start: DbTime,
+    /// The new suppression end.
+    pub suppressed_until: Option<DbTime>,
+    /// When the scheduler should next evaluate.
+    pub next_run: Option<DbTime>,
+    /// Runs to record.
+    pub runs: Vec<NewRun>,
+    /// Deliveries to queue.
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// What the ingest path needs to know about an alert.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct AlertWatch {
+    /// The automation.
+    #[sqlx(try_from = "DbId")]
+    pub automation_id: Uuid,
+    /// Its project.
+    #[sqlx(try_from = "DbId")]
+    pub project_id: Uuid,
+    /// `logs` or `environment_update`.
+    pub event_type: String,
+    /// A log alert sends nothing before this time.
+    pub suppressed_until: Option<DbTime>,
+    /// Paused automations are left alone.
+    pub paused: bool,
+}
+
+const STATE_COLUMNS: &str = "automation_id, next_run, lease_owner, lease_expires, watermark, \
+     window_start, suppressed_until, consecutive_failures, paused, paused_reason, last_checked";
+
+impl Store {
+    /// The state of one automation.
+    pub async fn automation_state(&self, id: Uuid) -> Result<AutomationState, StoreError> {
+        let sql = format!("SELECT {STATE_COLUMNS} FROM automation_state WHERE automation_id = $1");
+        let found = dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, AutomationState>(&sql)
+                .bind(DbId(id))
+                .fetch_optional(pool)
+                .await?
+        });
+        found.ok_or_else(|| StoreError::not_found("project_automation", id))
+    }
+
+    /// Every alert automation with what the ingest path needs to know.
+    pub async fn alert_watches(&self) -> Result<Vec<AlertWatch>, StoreError> {
+        let sql = "SELECT a.id AS automation_id, a.project_id, a.event_type, \
+                   s.suppressed_until, s.paused FROM automations a \
+                   JOIN automation_state s ON s.automation_id = a.id \
+                   WHERE a.event_type IN ('logs', 'environment_update')";
+        Ok(dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, AlertWatch>(sql).fetch_all(pool).await?
+        }))
+    }
+
+    /// Claims the lease on `id` for `owner` until `until`, if nobody else
+    /// holds an unexpired one (re-claiming one's own lease succeeds).
+    pub async fn claim_automation(
+        &self,
+        id: Uuid,
+        owner: &str,
+        until: DbTime,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE automation_state SET lease_owner = $2, lease_expires = $3 \
+                   WHERE automation_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 \
+                   OR lease_expires < $4)";
+        let claimed = dispatch!(self, |pool, DB| {
+            sqlx::query::<DB>(sql)
+                .bind(DbId(id))
+                .bind(owner)
+                .bind(until)
+                .bind(DbTime::now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(claimed == 1)
+    }
+
+    /// Releases `owner`'s lease on `id`, recording that it was checked and
+    /// when it is next due.
+    pub async fn release_automation(
+        &self,
+        id: Uuid,
+        owner: &str,
+        next_run: Option<DbTime>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE automation_state SET lease_owner = NULL, lease_expires = NULL, \
+                   next_run = $3, last_checked = $4 WHERE automation_id = $1 AND lease_owner = $2";
+        dispatch!(self, |pool, DB| {
+            sqlx::query::<DB>(sql)
+                .bind(DbId(id))
+                .bind(owner)
+                .bind(next_run)
+                .bind(DbTime::now())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Releases every lease `owner` holds (graceful shutdown).
+    pub async fn release_all_leases(&self, owner: &str) -> Result<(), StoreError> {
+        let automations = "UPDATE automation_state SET lease_owner = NULL, lease_expires = NULL \
+                           WHERE lease_owner = $1";
+        let deliveries = "UPDATE deliveries SET lease_owner = NULL, lease_expires = NULL \
+                          WHERE lease_owner = $1";
+        dispatch!(self, |pool, DB| {
+            sqlx::query::<DB>(automations)
+                .bind(owner)
+                .execute(pool)
+                .await?;
+            sqlx::query::<DB>(deliveries)
+                .bind(owner)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Commits an evaluation: the new state, its runs and its deliveries, in
+    /// one transaction, releasing the lease. Returns `false` (and writes
+    /// nothing) when `owner` no longer holds the lease.
+    pub async fn commit_evaluation(
+        &self,
+        id: Uuid,
+        owner: &str,
+        commit: &EvaluationCommit,
+    ) -> Result<bool, StoreError> {
+        let update = "UPDATE automation_state SET watermark = $3, window_start = $4, \
+                      suppressed_until = $5, next_run = $6, last_checked = $7, \
+                      lease_owner = NULL, lease_expires = NULL \
+                      WHERE automation_id = $1 AND lease_owner = $2";
+        let now = DbTime::now();
+        dispatch!(self, |pool, DB| {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query::<DB>(update)
+                .bind(DbId(id))
+                .bind(owner)
+                .bind(commit.watermark)
+                .bind(commit.window_start)
+                .bind(commit.suppressed_until)
+                .bind(commit.next_run)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            for run in &commit.runs {
+                bind_run!(sqlx::query::<DB>(INSERT_RUN_SQL), run)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for delivery in &commit.deliveries {
+                bind_delivery!(sqlx::query::<DB>(INSERT_DELIVERY_SQL), delivery)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Automations whose `next_run` has come, that are not paused and not
+    /// leased by someone else.
+    pub async fn due_automations(&self, now: DbTime, limit: u32) -> Result<Vec<Uuid>, StoreError> {
+        let sql = "SELECT automation_id FROM automation_state WHERE paused = $1 \
+                   AND next_run <= $2 AND (lease_owner IS NULL OR lease_expires < $2) \
+                   ORDER BY next_run LIMIT $3";
+        let ids: Vec<DbId> = dispatch!(self, |pool, DB| {
+            sqlx::query_scalar::<DB, DbId>(sql)
+                .bind(false)
+                .bind(now)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(ids.into_iter().map(Uuid::from).collect())
+    }
+
+    /// The earliest `next_run` of any automation that is not paused.
+    pub async fn next_due_time(&self) -> Result<Option<DbTime>, StoreError> {
+        let sql = "SELECT MIN(next_run) FROM automation_state WHERE paused = $1";
+        Ok(dispatch!(self, |pool, DB| {
+            sqlx::query_scalar::<DB, Option<DbTime>>(sql)
+                .bind(false)
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
+    /// Un-pauses an automation and forgets its failure streak.
+    pub async fn resume_automation(&self, id: Uuid) -> Result<(), StoreError> {
+        let sql = "UPDATE automation_state SET paused = $2, paused_reason = NULL, \
+                   consecutive_failures = 0 WHERE automation_id = $1";
+        dispatch!(self, |pool, DB| {
+            let done = sqlx::query::<DB>(sql)
+                .bind(DbId(id))
+                .bind(false)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            if done == 0 {
+                return Err(StoreError::not_found("project_automation", id));
+            }
+        });
+        Ok(())
+    }
+
+    /// Forgets suppression, carried-over matches, failures and pause: the
+    /// automation starts afresh after `watermark`, due at `next_run`.
+    pub async fn reset_automation_state(
+        &self,
+        id: Uuid,
+        watermark: i64,
+        next_run: Option<DbTime>,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE automation_state SET paused = $2, paused_reason = NULL, \
+                   consecutive_failures = 0, suppressed_until = NULL, watermark = $3, \
+                   window_start = $4, next_run = $5 WHERE automation_id = $1";
+        dispatch!(self, |pool, DB| {
+            let done = sqlx::query::<DB>(sql)
+                .bind(DbId(id))
+                .bind(false)
+                .bind(watermark)
+                .bind(DbTime::now())
+                .bind(next_run)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            if done == 0 {
+                return Err(StoreError::not_found("project_automation", id));
+            }
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! Run history: one row per run of an automation, whatever triggered it.
+//!
+//! A run that queues a notification stays `running` until the delivery
+//! worker records the outcome on it ([`super::outbox`]), so the row tells
+//! the whole story: how many rows matched, how many attempts the delivery
+//! took, the receiver's status code and the error in plain words.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::FromRow;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::columns::{DbId, DbTime};
+use super::{Store, StoreError, dispatch};
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// The scheduler: an interval check, or the end of a suppression.
+    Scheduled,
+    /// Ingest or an environment change.
+    Event,
+    /// `POST …/run`.
+    Manual,
+    /// `POST …/test`.
+    Test,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Work or a delivery is still in progress.
+    Running,
+    /// Done, and everything was delivered.
+    Succeeded,
+    /// Done, and something failed (see `error`).
+    Failed,
+    /// Nothing to do (e.g. a manual run that matched nothing).
+    Skipped,
+}
+
+macro_rules! text_enum {
+    ($ty:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $ty {
+            /// The stored text.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),* }
+            }
+
+            /// Parses the stored text (written only from this enum).
+            pub(crate) fn parse(text: &str) -> Self {
+                match text {
+                    $($text => $ty::$variant,)*
+                    _ => unreachable_text(stringify!($ty), text),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(RunTrigger { Scheduled => "scheduled", Event => "event", Manual => "manual", Test => "test" });
+text_enum!(RunStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Skipped => "skipped" });
+
+#[cold]
+fn unreachable_text<T>(kind: &str, text: &str) -> T {
+    // The columns are only ever written from the enums above.
+    panic!("unexpected {kind} {text:?} in the database")
+}
+
+/// A run to record.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Its id.
+    pub id: Uuid,
+    /// The automation.
+    pub automation_id: Uuid,
+    /// The automation's event type.
+    pub event_type: String,
+    /// What started it.
+    pub trigger: RunTrigger,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// When it started.
+    pub started: DbTime,
+    /// When it finished, if it has.
+    pub finished: Option<DbTime>,
+    /// Rows that matched, where that applies.
+    pub matched_rows: Option<i64>,
+    /// Notifications it queued or sent.
+    pub deliveries: i32,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// Anything else worth keeping (event id, window, status code…).
+    pub details: Value,
+}
+
+/// A recorded run, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Run {
+    /// Unique id.
+    pub id: Uuid,
+    /// The automation.
+    pub automation_id: Uuid,
+    /// The automation's event type.
+    pub event_type: String,
+    /// What started it.
+    pub trigger: RunTrigger,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// When it started.
+    #[schema(value_type = String, format = DateTime)]
+    pub started: DbTime,
+    /// When it finished.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished: Option<DbTime>,
+    /// How long it took, start to finish (deliveries included).
+    pub duration_ms: Option<i64>,
+    /// Rows that matched.
+    pub matched_rows: Option<i64>,
+    /// Notifications it queued or sent.
+    pub deliveries: i32,
+    /// Delivery attempts made.
+    pub attempts: i32,
+    /// What went wrong, in plain words.
+    pub error: Option<String>,
+    /// Event id, window, the receiver's status code and the like.
+    pub details: Value,
+}
+
+#[derive(FromRow)]
+struct RunRow {
+    id: DbId,
+    automation_id: DbId,
+    event_type: String,
+    triggered_by: String,
+    status: String,
+    started: DbTime,
+    finished: Option<DbTime>,
+    duration_ms: Option<i64>,
+    matched_rows: Option<i64>,
+    deliveries: i32,
+    attempts: i32,
+    error: Option<String>,
+    details: Json<Value>,
+}
+
+impl From<RunRow> for Run {
+    fn from(row: RunRow) -> Self {
+        Run {
+            id: row.id.0,
+            automation_id: row.automation_id.0,
+            event_type: row.event_type,
+            trigger: RunTrigger::parse(&row.triggered_by),
+            status: RunStatus::parse(&row.status),
+            started: row.started,
+            finished: row.finished,
+            duration_ms: row.duration_ms,
+            matched_rows: row.matched_rows,
+            deliveries: row.deliveries,
+            attempts: row.attempts,
+            error: row.error,
+            details: row.details.0,
+        }
+    }
+}
+
+const RUN_COLUMNS: &str = "id, automation_id, event_type, triggered_by, status, started, \
+     finished, duration_ms, matched_rows, deliveries, attempts, error, details";
+
+pub(crate) const INSERT_RUN_SQL: &str = "INSERT INTO automation_runs (id, automation_id, \
+     event_type, triggered_by, status, started, finished, duration_ms, matched_rows, deliveries, \
+     attempts, error, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+/// Binds a [`NewRun`] to [`INSERT_RUN_SQL`].
+macro_rules! bind_run {
+    ($query:expr, $run:expr) => {{
+        let run: &$crate::store::runs::NewRun = $run;
+        $query
+            .bind($crate::store::DbId(run.id))
+            .bind($crate::store::DbId(run.automation_id))
+            .bind(run.event_type.as_str())
+            .bind(run.trigger.as_str())
+            .bind(run.status.as_str())
+            .bind(run.started)
+            .bind(run.finished)
+            .bind(
+                run.finished
+                    .map(|f| (f.0 - run.started.0).num_milliseconds().max(0)),
+            )
+            .bind(run.matched_rows)
+            .bind(run.deliveries)
+            .bind(run.attempts)
+            .bind(run.error.as_deref())
+            .bind(::sqlx::types::Json(&run.details))
+    }};
+}
+pub(crate) use bind_run;
+
+impl Store {
+    /// Records a run on its own (tests and manual runs that queue nothing).
+    pub async fn insert_run(&self, run: &NewRun) -> Result<(), StoreError> {
+        dispatch!(self, |pool, DB| {
+            bind_run!(sqlx::query::<DB>(INSERT_RUN_SQL), run)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// One run.
+    pub async fn run(&self, id: Uuid) -> Result<Run, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM automation_runs WHERE id = $1");
+        let row = dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, RunRow>(&sql)
+                .bind(DbId(id))
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(Run::from)
+            .ok_or_else(|| StoreError::not_found("run", id))
+    }
+
+    /// An automation's runs, newest first, after run `starting_after`.
+    pub async fn list_runs(
+        &self,
+        automation_id: Uuid,
+        limit: u32,
+        starting_after: Option<Uuid>,
+    ) -> Result<Vec<Run>, StoreError> {
+        let after = match starting_after {
+            Some(id) => Some(self.run(id).await?),
+            None => None,
+        };
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM automation_runs WHERE automation_id = $1 \
+             AND ($2 IS NULL OR started < $2 OR (started = $2 AND id < $3)) \
+             ORDER BY started DESC, id DESC LIMIT $4"
+        );
+        let rows = dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, RunRow>(&sql)
+                .bind(DbId(automation_id))
+                .bind(after.as_ref().map(|r| r.started))
+                .bind(after.as_ref().map(|r| DbId(r.id)))
+                .bind(i64::from(limit.clamp(1, 1000)))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(Run::from).collect())
+    }
+}
