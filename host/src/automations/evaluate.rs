@@ -235,9 +235,12 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
         return Ok(Outcome::Busy);
     }
     for run in &commit.runs {
-        inner
-            .metrics
-            .run(&run.event_type, run.trigger, run.status);
+        // Runs still waiting on a delivery are counted when it ends.
+        if run.status != RunStatus::Running {
+            inner
+                .metrics
+                .run(&run.event_type, run.trigger, run.status);
+        }
         tracing::info!(
             automation_id = %id,
             run_id = %run.id,

@@ -148,9 +148,9 @@ impl PayloadContext {
 }
 
 /// "14 seconds", "10 minutes", "2 hours", "3 days": the largest unit that
-/// fits, rounded down.
+/// fits, rounded down (but never below one second).
 pub fn human_duration(duration: chrono::TimeDelta) -> String {
-    let seconds = duration.num_seconds().max(0);
+    let seconds = duration.num_seconds().max(1);
     let (n, unit) = match seconds {
         s if s < 120 => (s, "second"),
         s if s < 7200 => (s / 60, "minute"),
@@ -170,6 +170,7 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
+        assert_eq!(human_duration(chrono::TimeDelta::milliseconds(80)), "1 second");
         assert_eq!(human_duration(chrono::TimeDelta::seconds(1)), "1 second");
         assert_eq!(human_duration(chrono::TimeDelta::seconds(14)), "14 seconds");
         assert_eq!(human_duration(chrono::TimeDelta::seconds(600)), "10 minutes");

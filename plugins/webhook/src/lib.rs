@@ -28,6 +28,7 @@ pub struct Config {
     #[serde(default)]
     secret: Option<String>,
     /// Extra headers to send (e.g. an auth token the receiver expects).
+    /// Secret as a whole: reads show `[redacted]` in place of the map.
     #[serde(default)]
     headers: BTreeMap<String, String>,
     /// Request timeout in milliseconds (the operator's cap still applies).
@@ -70,6 +71,8 @@ impl Plugin for Webhook {
             }
         }))
         .secret("/secret")
+        // Custom headers usually carry a receiver's credentials.
+        .secret("/headers")
     }
 
     fn check_config(config: &Config) -> Vec<ConfigError> {

@@ -13,6 +13,7 @@ mod filters;
 mod ingest;
 mod objects;
 mod prompts;
+mod scheduling;
 mod sequence;
 
 use std::time::Duration;
@@ -187,13 +188,12 @@ impl TestServer {
     pub async fn start_with(backend: Backend, limits: Limits) -> TestServer {
         let db = TestDb::new(backend).await;
         let store = Store::connect(&db.url).await.expect("store connects");
+        let plugins = herald::plugins::PluginRuntime::without_plugins()
+            .await
+            .expect("plugin runtime");
         let state = AppState {
-            store: store.clone(),
-            auth: ApiKeys::new([TEST_KEY]),
             limits,
-            plugins: herald::plugins::PluginRuntime::without_plugins()
-                .await
-                .expect("plugin runtime"),
+            ..AppState::new(store.clone(), ApiKeys::new([TEST_KEY]), plugins)
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
