@@ -13,6 +13,13 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// Guest packages built in a cargo invocation of their own. Each enables a
+/// different world feature of the SDK, and one compilation of the SDK can
+/// hold only one world's exports (their generated export macros share
+/// names), while cargo unifies the features of packages built together.
+/// Everything else targets `alert-destination` and builds in one go.
+pub const OWN_WORLD_PACKAGES: &[&str] = &["retention"];
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let repo = manifest_dir
@@ -26,23 +33,36 @@ fn main() {
     watch_sources(&plugins, &repo.join("wit"));
     ensure_target_installed();
 
-    let status = nested_cargo()
-        .arg("build")
-        .arg("--release")
-        .arg("--locked")
-        .args(["--target", TARGET])
-        .arg("--workspace")
-        .arg("--manifest-path")
-        .arg(plugins.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&guest_target)
-        .status()
-        .expect("failed to run cargo for the guest plugins");
-    if !status.success() {
-        panic!(
-            "building the guest plugins in {} failed (see the errors above)",
-            plugins.display()
-        );
+    let mut selections: Vec<Vec<String>> = vec![
+        std::iter::once("--workspace".to_string())
+            .chain(OWN_WORLD_PACKAGES.iter().map(|p| format!("--exclude={p}")))
+            .collect(),
+    ];
+    selections.extend(
+        OWN_WORLD_PACKAGES
+            .iter()
+            .map(|p| vec![format!("--package={p}")]),
+    );
+    for selection in selections {
+        let status = nested_cargo()
+            .arg("build")
+            .arg("--release")
+            .arg("--locked")
+            .args(["--target", TARGET])
+            .args(&selection)
+            .arg("--manifest-path")
+            .arg(plugins.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&guest_target)
+            .status()
+            .expect("failed to run cargo for the guest plugins");
+        if !status.success() {
+            panic!(
+                "building the guest plugins in {} ({}) failed (see the errors above)",
+                plugins.display(),
+                selection.join(" ")
+            );
+        }
     }
 
     let artifacts = guest_target.join(TARGET).join("release");

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -14,8 +14,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, OptionalJsonBody, QueryParams, parse_id};
 use super::projects::starting_after;
 use super::{AppState, ObjectList};
+use crate::automations::config::RetentionConfig;
 use crate::automations::test_alert::{TestError, TestOutcome};
-use crate::automations::{AutomationStatus, RunNowError};
+use crate::automations::{AutomationConfig, AutomationStatus, RunNowError};
 use crate::store::{DbTime, Run, StoredAutomation};
 
 /// Query parameters of `GET …/runs`.
@@ -72,7 +73,11 @@ pub async fn list_runs(
     state.store.automation(id).await?;
     let objects = state
         .store
-        .list_runs(id, q.limit.unwrap_or(100), starting_after(&q.starting_after)?)
+        .list_runs(
+            id,
+            q.limit.unwrap_or(100),
+            starting_after(&q.starting_after)?,
+        )
         .await?;
     Ok(Json(ObjectList { objects }))
 }
@@ -113,18 +118,22 @@ pub async fn run_once(
 #[utoipa::path(post, path = "/v1/project_automation/{automation_id}/test", tag = "automations",
     params(("automation_id" = String, Path, description = "Automation id")),
     request_body = Option<TestOptions>,
-    responses((status = 200, body = TestOutcome), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TestOutcome,
+               description = "What was sent; for a retention automation a RetentionReport (a dry run)"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn test_saved(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     OptionalJsonBody(options): OptionalJsonBody<TestOptions>,
-) -> Result<Json<TestOutcome>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = automation_id(&raw)?;
     let stored = state.store.automation(id).await?;
-    let config = crate::automations::AutomationConfig::parse(&stored.config.0, "config")
+    let config = AutomationConfig::parse(&stored.config.0, "config")
         .map_err(super::automations::config_error)?;
     let options = options.unwrap_or_default();
+    if let AutomationConfig::Retention(retention) = &config {
+        return preview(&state, stored.project_id, retention).await;
+    }
     let outcome = state
         .automations
         .test(&stored, &config, options.send_on_zero_matches, true)
@@ -132,17 +141,41 @@ pub async fn test_saved(
     test_answer(outcome)
 }
 
+/// A retention automation's test: a dry run that deletes nothing.
+async fn preview(
+    state: &AppState,
+    project_id: Uuid,
+    config: &RetentionConfig,
+) -> Result<Response, ApiError> {
+    match state
+        .automations
+        .preview_retention(project_id, config)
+        .await
+    {
+        Ok(report) => Ok(Json(report).into_response()),
+        Err(error) => Err(ApiError::bad_request(
+            "plugin_failed",
+            format!("the retention preview failed: {error}"),
+            None,
+        )),
+    }
+}
+
 /// Send a test notification for a config that is not saved.
 #[utoipa::path(post, path = "/v1/project_automation/test", tag = "automations",
     request_body = TestUnsaved,
-    responses((status = 200, body = TestOutcome), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TestOutcome,
+               description = "What was sent; for a retention config a RetentionReport (a dry run)"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn test_unsaved(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<TestUnsaved>,
-) -> Result<Json<TestOutcome>, ApiError> {
+) -> Result<Response, ApiError> {
     state.store.project(body.project_id).await?;
     let config = prepare_config(&state, &body.config, None).await?;
+    if let AutomationConfig::Retention(retention) = &config {
+        return preview(&state, body.project_id, retention).await;
+    }
     let draft = StoredAutomation {
         id: Uuid::nil(),
         project_id: body.project_id,
@@ -159,9 +192,9 @@ pub async fn test_unsaved(
     test_answer(outcome)
 }
 
-fn test_answer(outcome: Result<TestOutcome, TestError>) -> Result<Json<TestOutcome>, ApiError> {
+fn test_answer(outcome: Result<TestOutcome, TestError>) -> Result<Response, ApiError> {
     match outcome {
-        Ok(outcome) => Ok(Json(outcome)),
+        Ok(outcome) => Ok(Json(outcome).into_response()),
         Err(e @ TestError::NotSupported(_)) => {
             Err(ApiError::bad_request("not_supported", e.to_string(), None))
         }
@@ -188,7 +221,9 @@ pub async fn reset_state(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<AutomationStatus>, ApiError> {
-    Ok(Json(state.automations.reset_state(automation_id(&raw)?).await?))
+    Ok(Json(
+        state.automations.reset_state(automation_id(&raw)?).await?,
+    ))
 }
 
 /// Prometheus metrics, text format.

@@ -312,7 +312,8 @@ pub async fn patch_automation(
             id,
             body.name.as_deref(),
             body.description.as_deref().map(Some),
-            json.as_ref().map(|(event_type, value)| (*event_type, value)),
+            json.as_ref()
+                .map(|(event_type, value)| (*event_type, value)),
             watermark,
             next_run,
         )

@@ -130,7 +130,7 @@ impl AppState {
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(error::ErrorBody))
+    components(schemas(error::ErrorBody, crate::automations::retention::RetentionReport))
 )]
 struct ApiDoc;
 

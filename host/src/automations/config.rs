@@ -136,8 +136,23 @@ pub enum RetentionObject {
 pub struct RetentionConfig {
     /// What to prune.
     pub object_type: RetentionObject,
-    /// Delete data older than this many days.
+    /// Delete data older than this many days (0: everything created before
+    /// the run).
     pub retention_days: u64,
+    /// Seconds between the starts of two runs (*Herald*; default a day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<u64>,
+}
+
+/// How often a retention automation runs by default: daily.
+pub const DEFAULT_RETENTION_INTERVAL_SECONDS: u64 = 86_400;
+
+impl RetentionConfig {
+    /// Seconds between runs.
+    pub fn interval(&self) -> u64 {
+        self.interval_seconds
+            .unwrap_or(DEFAULT_RETENTION_INTERVAL_SECONDS)
+    }
 }
 
 /// An alert's destination: the plugin named by `type`, and its config (the
@@ -281,11 +296,14 @@ impl AutomationConfig {
                 }
             }
             AutomationConfig::Retention(c) => {
-                if c.retention_days == 0 {
+                if c.retention_days > 36_500 {
                     return Err(ConfigError::new(
                         format!("{at}.retention_days"),
-                        "must be at least 1",
+                        "must be at most 36500 (100 years)",
                     ));
+                }
+                if let Some(seconds) = c.interval_seconds {
+                    check_interval(seconds, &format!("{at}.interval_seconds"))?;
                 }
             }
         }

@@ -77,7 +77,10 @@ impl Engine {
                     self.inner.settings.environment_backstop_seconds as i64,
                 ),
             ),
-            AutomationConfig::BtqlExport(_) | AutomationConfig::Retention(_) => None,
+            AutomationConfig::Retention(retention) => {
+                Some(now + chrono::TimeDelta::seconds(retention.interval() as i64))
+            }
+            AutomationConfig::BtqlExport(_) => None,
         };
         Ok((watermark, next_run.map(DbTime)))
     }
@@ -93,12 +96,8 @@ impl Engine {
                 state.paused_reason.unwrap_or_else(|| "paused".into()),
             ));
         }
-        if !matches!(automation.event_type.as_str(), "logs" | "environment_update") {
-            let event_type = match automation.event_type.as_str() {
-                "btql_export" => "btql_export",
-                _ => "retention",
-            };
-            return Err(RunNowError::NotSupported(event_type));
+        if automation.event_type == "btql_export" {
+            return Err(RunNowError::NotSupported("btql_export"));
         }
         let attempts = (self.inner.settings.lease_seconds as u32).saturating_mul(10);
         match evaluate_until_claimed(&self.inner, id, Trigger::Manual, attempts).await? {
@@ -135,7 +134,7 @@ impl Engine {
         }
         let state_name = if state.paused {
             "paused"
-        } else if !matches!(automation.event_type.as_str(), "logs" | "environment_update") {
+        } else if automation.event_type == "btql_export" {
             "not_scheduled"
         } else if suppressed_until.is_some() {
             "suppressed"

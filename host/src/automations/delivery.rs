@@ -226,7 +226,11 @@ async fn send(
     };
     let report = inner
         .plugins
-        .deliver(&action.plugin, &Value::Object(action.config.clone()), &request)
+        .deliver(
+            &action.plugin,
+            &Value::Object(action.config.clone()),
+            &request,
+        )
         .await;
     let outcome = match report.result {
         Ok(done) => AttemptOutcome::Delivered {
@@ -282,7 +286,10 @@ mod tests {
     fn jitter_stays_within_twenty_percent() {
         for _ in 0..1000 {
             let d = jittered(Duration::from_secs(10));
-            assert!(d >= Duration::from_secs(8) && d <= Duration::from_secs(12), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
+                "{d:?}"
+            );
         }
         assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
     }

@@ -100,8 +100,25 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
         return Ok(Outcome::Idle);
     }
     let lease_until = DbTime(now.0 + inner.settings.lease());
-    if !store.claim_automation(id, &inner.owner, lease_until).await? {
+    if !store
+        .claim_automation(id, &inner.owner, lease_until)
+        .await?
+    {
         return Ok(Outcome::Busy);
+    }
+    // The state read above was a cheap pre-check; another daemon may have
+    // committed an evaluation between it and the claim. Only the state read
+    // under the lease is the truth.
+    let state = store.automation_state(id).await?;
+    let now = DbTime::now();
+    let suppressed = state.suppressed_until.filter(|until| until.0 > now.0);
+    if (state.paused && trigger != Trigger::Manual)
+        || (suppressed.is_some() && matches!(trigger, Trigger::Event { .. }))
+    {
+        store
+            .release_automation(id, &inner.owner, state.next_run)
+            .await?;
+        return Ok(Outcome::Idle);
     }
     let project = store.project(automation.project_id).await?;
     let triggered_at = match trigger {
@@ -123,7 +140,11 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
             let filter = logs.filter()?;
             let object = ObjectRef::project_logs(project.id);
             let count = store
-                .count_events(object, filter.as_ref(), XactRange::between(state.watermark, upto))
+                .count_events(
+                    object,
+                    filter.as_ref(),
+                    XactRange::between(state.watermark, upto),
+                )
                 .await?;
             let window = LogWindow {
                 count,
@@ -148,10 +169,9 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 "time_end": window.time_end,
             });
             if count > 0 {
-                let payload =
-                    inner
-                        .payloads
-                        .logs(&project, &automation, &config, &window, false);
+                let payload = inner
+                    .payloads
+                    .logs(&project, &automation, &config, &window, false);
                 let (run, delivery) = notification(
                     &automation.event_type,
                     id,
@@ -167,7 +187,9 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 commit.suppressed_until = Some(DbTime(now.0 + interval));
                 commit.next_run = commit.suppressed_until;
             } else if trigger == Trigger::Manual {
-                commit.runs.push(skipped(&automation.event_type, id, Some(0), details));
+                commit
+                    .runs
+                    .push(skipped(&automation.event_type, id, Some(0), details));
             }
             commit
         }
@@ -189,7 +211,10 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 // More to read: come back at once.
                 commit.next_run = Some(now);
             }
-            for event in events.iter().filter(|e| environment.watches(&e.environment_slug)) {
+            for event in events
+                .iter()
+                .filter(|e| environment.watches(&e.environment_slug))
+            {
                 let payload =
                     inner
                         .payloads
@@ -225,7 +250,45 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
             }
             commit
         }
-        AutomationConfig::BtqlExport(_) | AutomationConfig::Retention(_) => {
+        AutomationConfig::Retention(retention) => {
+            let started = DbTime::now();
+            let result =
+                super::retention::apply(inner, project.id, retention, false, Some(id)).await;
+            let finished = DbTime::now();
+            let interval = chrono::TimeDelta::seconds(retention.interval() as i64);
+            let (status, error, details, matched) = match result {
+                Ok(report) => (
+                    RunStatus::Succeeded,
+                    None,
+                    report.to_json(),
+                    Some(report.affected as i64),
+                ),
+                Err(error) => (RunStatus::Failed, Some(error.to_string()), json!({}), None),
+            };
+            EvaluationCommit {
+                watermark: state.watermark,
+                window_start: started,
+                suppressed_until: None,
+                // Start to start: the next run is one interval after this one began.
+                next_run: Some(DbTime(started.0 + interval)),
+                runs: vec![NewRun {
+                    id: Uuid::now_v7(),
+                    automation_id: id,
+                    event_type: automation.event_type.clone(),
+                    trigger: trigger.run_trigger(),
+                    status,
+                    started,
+                    finished: Some(finished),
+                    matched_rows: matched,
+                    deliveries: 0,
+                    attempts: 1,
+                    error,
+                    details,
+                }],
+                deliveries: Vec::new(),
+            }
+        }
+        AutomationConfig::BtqlExport(_) => {
             store.release_automation(id, &inner.owner, None).await?;
             return Ok(Outcome::Idle);
         }
@@ -237,9 +300,7 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
     for run in &commit.runs {
         // Runs still waiting on a delivery are counted when it ends.
         if run.status != RunStatus::Running {
-            inner
-                .metrics
-                .run(&run.event_type, run.trigger, run.status);
+            inner.metrics.run(&run.event_type, run.trigger, run.status);
         }
         tracing::info!(
             automation_id = %id,

@@ -29,6 +29,7 @@ pub mod delivery;
 pub mod evaluate;
 pub mod metrics;
 pub mod payload;
+pub mod retention;
 pub mod scheduler;
 pub mod test_alert;
 pub mod validate;

@@ -170,12 +170,24 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        assert_eq!(human_duration(chrono::TimeDelta::milliseconds(80)), "1 second");
+        assert_eq!(
+            human_duration(chrono::TimeDelta::milliseconds(80)),
+            "1 second"
+        );
         assert_eq!(human_duration(chrono::TimeDelta::seconds(1)), "1 second");
         assert_eq!(human_duration(chrono::TimeDelta::seconds(14)), "14 seconds");
-        assert_eq!(human_duration(chrono::TimeDelta::seconds(600)), "10 minutes");
-        assert_eq!(human_duration(chrono::TimeDelta::seconds(3600)), "60 minutes");
-        assert_eq!(human_duration(chrono::TimeDelta::seconds(86_400)), "24 hours");
+        assert_eq!(
+            human_duration(chrono::TimeDelta::seconds(600)),
+            "10 minutes"
+        );
+        assert_eq!(
+            human_duration(chrono::TimeDelta::seconds(3600)),
+            "60 minutes"
+        );
+        assert_eq!(
+            human_duration(chrono::TimeDelta::seconds(86_400)),
+            "24 hours"
+        );
         assert_eq!(human_duration(chrono::TimeDelta::days(3)), "3 days");
     }
 }

@@ -97,7 +97,10 @@ impl Inner {
                     tracing::warn!(automation_id = %id, error = format!("{error:#}"), "evaluation failed");
                     // Let go at once (if the lease is ours) and try again in a minute.
                     let retry = DbTime(DbTime::now().0 + chrono::TimeDelta::seconds(60));
-                    let _ = self.store.release_automation(id, &self.owner, Some(retry)).await;
+                    let _ = self
+                        .store
+                        .release_automation(id, &self.owner, Some(retry))
+                        .await;
                 }
             }
             let mut slots = self.slots.lock();
@@ -160,7 +163,10 @@ pub(super) async fn listen(inner: Arc<Inner>) {
             Err(RecvError::Lagged(missed)) => {
                 // The notifications are wake-ups; the watermarks are the
                 // truth. Evaluate every alert once to catch up.
-                tracing::warn!(missed, "change notifications lagged; evaluating every alert");
+                tracing::warn!(
+                    missed,
+                    "change notifications lagged; evaluating every alert"
+                );
                 let all: Vec<Uuid> = {
                     let index = inner.index.read();
                     index

@@ -20,8 +20,7 @@ use super::payload::{LogWindow, human_duration};
 use crate::filter::Filter;
 use crate::plugins::AlertRequest;
 use crate::store::{
-    DbTime, EnvironmentEvent, NewRun, ObjectRef, RunStatus, RunTrigger, StoredAutomation,
-    XactRange,
+    DbTime, EnvironmentEvent, NewRun, ObjectRef, RunStatus, RunTrigger, StoredAutomation, XactRange,
 };
 
 /// The shortest look-back of a log alert test.
@@ -172,7 +171,11 @@ impl Engine {
             };
             let report = inner
                 .plugins
-                .deliver(&action.plugin, &Value::Object(action.config.clone()), &request)
+                .deliver(
+                    &action.plugin,
+                    &Value::Object(action.config.clone()),
+                    &request,
+                )
                 .await;
             match report.result {
                 Ok(delivery) => {

@@ -68,11 +68,17 @@ pub async fn validate_action(
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            Err(ConfigError::new(path.unwrap_or_else(|| at.to_string()), message))
+            Err(ConfigError::new(
+                path.unwrap_or_else(|| at.to_string()),
+                message,
+            ))
         }
         Err(other) => Err(ConfigError::new(
             at,
-            format!("the {} plugin could not check this config: {other}", action.plugin),
+            format!(
+                "the {} plugin could not check this config: {other}",
+                action.plugin
+            ),
         )),
     }
 }
@@ -170,12 +176,18 @@ mod tests {
 
     #[test]
     fn pointers_become_request_paths() {
-        assert_eq!(pointer_to_path("config.action", "/url"), "config.action.url");
+        assert_eq!(
+            pointer_to_path("config.action", "/url"),
+            "config.action.url"
+        );
         assert_eq!(
             pointer_to_path("config.action", "/headers/X~1Y"),
             "config.action.headers.X/Y"
         );
-        assert_eq!(pointer_to_path("config.action", "/a/0"), "config.action.a[0]");
+        assert_eq!(
+            pointer_to_path("config.action", "/a/0"),
+            "config.action.a[0]"
+        );
     }
 
     #[test]

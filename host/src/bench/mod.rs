@@ -3,6 +3,7 @@
 //! baseline measured in the same run) and returns them as one JSON object,
 //! which the binary prints as the last line.
 
+pub mod alerts;
 pub mod ingest;
 pub mod plugins;
 

@@ -21,6 +21,8 @@ enum Command {
     Plugins(herald::bench::plugins::PluginsArgs),
     /// Span ingest over HTTP into SQLite (and PostgreSQL when configured).
     Ingest(herald::bench::ingest::IngestArgs),
+    /// Alert latency (ingest of a matching span → webhook received) under background load.
+    Alerts(herald::bench::alerts::AlertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Plugins(args) => herald::bench::plugins::run(args).await,
             Command::Ingest(args) => herald::bench::ingest::run(args).await,
+            Command::Alerts(args) => herald::bench::alerts::run(args).await,
         }
     });
     match result {

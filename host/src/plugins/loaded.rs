@@ -189,7 +189,7 @@ pub(crate) async fn prepare(
         .map_err(|e| LoadError::Describe(e.to_string()))?;
     plugin.info = validate_info(raw)?;
     let policy = runtime.inner.policy(&plugin.info.name);
-    plugin.limits = policy.sandbox_limits();
+    plugin.limits = policy.sandbox_limits(world);
     if world == World::AlertDestination {
         plugin.http = Some(Arc::new(policy.http_limits(&plugin.info.name)));
     }

@@ -37,8 +37,11 @@ pub use registry::{FailedPlugin, ScanReport};
 pub use runtime::CallReport;
 pub use sandbox::SandboxLimits;
 
+pub use crate::capabilities::records::{Affected, ObjectType, Records};
+
 use crate::capabilities::http::HttpGrant;
 use bindings::alert::exports::herald::automation::alerting;
+use bindings::retention::exports::herald::automation::retention as retention_wit;
 use sandbox::Grants;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -322,6 +325,85 @@ impl PluginRuntime {
             Err(_) if denied_host.is_some() => Err(CallError::HostNotAllowed {
                 plugin: name.to_owned(),
                 host: denied_host.unwrap_or_default(),
+            }),
+            Err(e) => Err(CallError::Failed {
+                message: e.message,
+                retryable: e.retryable,
+                retry_after: e.retry_after_ms.map(Duration::from_millis),
+            }),
+        })
+    }
+}
+
+/// One retention run, as the host asks a retention policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionRun {
+    /// What to purge.
+    pub object_type: ObjectType,
+    /// Keep records younger than this many days.
+    pub retention_days: u32,
+    /// The run's clock, Unix milliseconds.
+    pub now_ms: i64,
+    /// Count only; delete nothing.
+    pub dry_run: bool,
+}
+
+/// What a retention policy did or would do.
+#[derive(Debug, Clone)]
+pub struct RetentionResult {
+    /// The cutoff used, Unix milliseconds.
+    pub cutoff_ms: i64,
+    /// What was older than the cutoff before deleting.
+    pub affected: Affected,
+    /// Records deleted (0 on a dry run).
+    pub deleted: u64,
+    /// Delete batches run.
+    pub batches: u32,
+}
+
+impl PluginRuntime {
+    /// Applies retention policy `name` with `config` to `run`, with
+    /// `records` (confined to one project) as its records capability.
+    pub async fn apply_retention(
+        &self,
+        name: &str,
+        config: &serde_json::Value,
+        run: &RetentionRun,
+        records: Arc<dyn Records>,
+    ) -> CallReport<RetentionResult> {
+        let plugin = match self.lookup(name, World::RetentionPolicy) {
+            Ok(plugin) => plugin,
+            Err(error) => return CallReport::failed(error),
+        };
+        let grants = Grants {
+            records: Some(records),
+            ..Grants::default()
+        };
+        let json = config.to_string();
+        let request = retention_wit::RetentionRequest {
+            object_type: run.object_type,
+            retention_days: run.retention_days,
+            now_ms: run.now_ms,
+            dry_run: run.dry_run,
+        };
+        let report = self
+            .run(&plugin, name, grants, async |store, plugin| {
+                let loaded::Pre::Retention(pre) = &plugin.pre else {
+                    unreachable!("lookup checked the world");
+                };
+                let instance = pre.instantiate_async(&mut *store).await?;
+                instance
+                    .herald_automation_retention()
+                    .call_apply(&mut *store, &json, request)
+                    .await
+            })
+            .await;
+        report.map(|answer| match answer {
+            Ok(outcome) => Ok(RetentionResult {
+                cutoff_ms: outcome.cutoff_ms,
+                affected: outcome.affected,
+                deleted: outcome.deleted,
+                batches: outcome.batches,
             }),
             Err(e) => Err(CallError::Failed {
                 message: e.message,

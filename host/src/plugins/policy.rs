@@ -16,6 +16,7 @@
 //! operator says so. Private addresses stay refused for all of them unless
 //! `allow_private_networks` is set.
 
+use super::contract::World;
 use super::sandbox::SandboxLimits;
 use crate::capabilities::http::HttpLimits;
 use crate::capabilities::net_guard::HostAllowList;
@@ -57,6 +58,9 @@ pub fn default_allowed_hosts(plugin: &str) -> Vec<String> {
     }
 }
 
+/// Default wall-clock limit of one retention call: six hours.
+pub const RETENTION_WALL_TIME: Duration = Duration::from_secs(6 * 3600);
+
 impl PluginPolicy {
     /// Checks the settings, naming the bad field.
     pub fn validate(&self, plugin: &str) -> Result<(), String> {
@@ -79,9 +83,15 @@ impl PluginPolicy {
         Ok(())
     }
 
-    /// The sandbox limits this policy gives.
-    pub fn sandbox_limits(&self) -> SandboxLimits {
-        let defaults = SandboxLimits::default();
+    /// The sandbox limits this policy gives a plugin of `world`. A
+    /// retention policy's default wall time is [`RETENTION_WALL_TIME`]: a
+    /// purge is a long series of host calls (its CPU budget, which excludes
+    /// time in the host, stays the usual one).
+    pub fn sandbox_limits(&self, world: World) -> SandboxLimits {
+        let mut defaults = SandboxLimits::default();
+        if world == World::RetentionPolicy {
+            defaults.wall_time = RETENTION_WALL_TIME;
+        }
         SandboxLimits {
             memory_bytes: self
                 .memory_limit_mb

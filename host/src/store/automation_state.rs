@@ -107,7 +107,9 @@ impl Store {
                    JOIN automation_state s ON s.automation_id = a.id \
                    WHERE a.event_type IN ('logs', 'environment_update')";
         Ok(dispatch!(self, |pool, DB| {
-            sqlx::query_as::<DB, AlertWatch>(sql).fetch_all(pool).await?
+            sqlx::query_as::<DB, AlertWatch>(sql)
+                .fetch_all(pool)
+                .await?
         }))
     }
 

@@ -88,7 +88,10 @@ impl Store {
         watermark: i64,
         next_run: Option<DbTime>,
     ) -> Result<(StoredAutomation, bool), StoreError> {
-        if let Some(existing) = self.automation_by_name(write.project_id, &write.name).await? {
+        if let Some(existing) = self
+            .automation_by_name(write.project_id, &write.name)
+            .await?
+        {
             return Ok((existing, false));
         }
         let id = Uuid::new_v4();
@@ -143,7 +146,10 @@ impl Store {
         watermark: i64,
         next_run: Option<DbTime>,
     ) -> Result<StoredAutomation, StoreError> {
-        let Some(existing) = self.automation_by_name(write.project_id, &write.name).await? else {
+        let Some(existing) = self
+            .automation_by_name(write.project_id, &write.name)
+            .await?
+        else {
             let (stored, _) = self.create_automation(write, watermark, next_run).await?;
             return Ok(stored);
         };

@@ -48,6 +48,7 @@ pub mod outbox;
 pub mod projects;
 pub mod prompts;
 pub mod query;
+pub mod retention;
 pub mod runs;
 pub mod validate;
 
@@ -65,11 +66,11 @@ pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit};
 pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
 pub use columns::{DbId, DbTime};
 pub use environments::EnvironmentEvent;
-pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
-pub use runs::{NewRun, Run, RunStatus, RunTrigger};
 pub use model::*;
+pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
 pub use projects::ListParams;
 pub use query::EventQuery;
+pub use runs::{NewRun, Run, RunStatus, RunTrigger};
 pub use validate::{ValidationError, validate_event};
 
 /// Runs `$body` with `$pool` bound to the concrete pool and `$db` to the

@@ -209,17 +209,31 @@ impl Store {
         let now = DbTime::now();
         let attempts = delivery.attempts + 1;
         let (status, next_attempt, error, status_code, run_status) = match outcome {
-            AttemptOutcome::Delivered { status_code, .. } => {
-                ("delivered", now, None, *status_code, Some(RunStatus::Succeeded))
-            }
+            AttemptOutcome::Delivered { status_code, .. } => (
+                "delivered",
+                now,
+                None,
+                *status_code,
+                Some(RunStatus::Succeeded),
+            ),
             AttemptOutcome::Retry {
                 error,
                 status_code,
                 next_attempt,
-            } => ("pending", *next_attempt, Some(error.as_str()), *status_code, None),
-            AttemptOutcome::Failed { error, status_code } => {
-                ("failed", now, Some(error.as_str()), *status_code, Some(RunStatus::Failed))
-            }
+            } => (
+                "pending",
+                *next_attempt,
+                Some(error.as_str()),
+                *status_code,
+                None,
+            ),
+            AttemptOutcome::Failed { error, status_code } => (
+                "failed",
+                now,
+                Some(error.as_str()),
+                *status_code,
+                Some(RunStatus::Failed),
+            ),
         };
         let finished = run_status.map(|_| now);
         let update_delivery = "UPDATE deliveries SET status = $3, attempts = $4, \
@@ -261,10 +275,11 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            let run: Option<(DbTime, Json<Value>)> = sqlx::query_as::<DB, (DbTime, Json<Value>)>(read_run)
-                .bind(DbId(delivery.run_id))
-                .fetch_optional(&mut *tx)
-                .await?;
+            let run: Option<(DbTime, Json<Value>)> =
+                sqlx::query_as::<DB, (DbTime, Json<Value>)>(read_run)
+                    .bind(DbId(delivery.run_id))
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some((started, Json(mut details))) = run {
                 if let Value::Object(map) = &mut details {
                     if let Some(code) = status_code {

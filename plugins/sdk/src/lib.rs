@@ -7,7 +7,7 @@
 //! |----------------------|----------------------|-------------------------------|---------------|
 //! | `alert-destination`  | `alert::AlertDestination` | `http`, `log`            | `alert`       |
 //! | `export-destination` | (raw bindings for now)    | `object-store`, `log`    | `export`      |
-//! | `retention-policy`   | (raw bindings for now)    | `records`, `log`         | `retention`   |
+//! | `retention-policy`   | `retention::RetentionPolicy` | `records`, `log`      | `retention`   |
 //!
 //! Enable exactly one feature: a component targets one world, and the host
 //! links only the capabilities that world declares.
@@ -79,6 +79,9 @@ pub mod log;
 pub mod alert;
 #[cfg(feature = "alert")]
 pub mod http;
+
+#[cfg(feature = "retention")]
+pub mod retention;
 
 /// The generated bindings, one module per world. Not part of the API: use
 /// the typed modules above and the `export_*!` macros.

@@ -2,56 +2,13 @@
 //! bundled plugins, `plugins check` accepts or rejects a file with a clear
 //! message, and a bad config file stops start-up with the offending key.
 
-use crate::harness::{guest, wait_until};
+use crate::harness::{DAEMON_KEY, Daemon, guest, herald, wait_until};
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn herald() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_herald-e2e"))
-}
-
-/// A running `herald serve`, killed on drop.
-struct Daemon {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `herald serve` on an ephemeral port and reads the address it logs.
+/// Starts `herald serve` over `data_dir` with no other settings.
 fn serve(data_dir: &std::path::Path) -> Daemon {
-    let mut child = herald()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("HERALD_API_KEYS", "test-key-0123456789abcdef")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herald starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let address = rest.split_whitespace().next().unwrap_or_default();
-                let _ = tx.send(address.to_owned());
-            }
-        }
-    });
-    let address = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("herald logs its address");
-    Daemon {
-        child,
-        url: format!("http://{address}"),
-    }
+    Daemon::serve(data_dir, &[])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,7 +20,7 @@ async fn serve_lists_the_bundled_plugins() {
         async move {
             client
                 .get(format!("{url}/v1/plugins"))
-                .bearer_auth("test-key-0123456789abcdef")
+                .bearer_auth(DAEMON_KEY)
                 .send()
                 .await
                 .unwrap()
@@ -83,7 +40,10 @@ async fn serve_lists_the_bundled_plugins() {
         .expect("bundled webhook listed");
     assert_eq!(webhook["world"], "alert-destination");
     assert_eq!(webhook["origin"]["kind"], "bundled");
-    assert_eq!(webhook["secret_fields"], serde_json::json!(["/secret"]));
+    assert_eq!(
+        webhook["secret_fields"],
+        serde_json::json!(["/secret", "/headers"])
+    );
     assert_eq!(
         webhook["config_schema"]["required"],
         serde_json::json!(["url"])

@@ -1,15 +1,21 @@
 //! Shared test equipment: compiled guest components, a recording HTTP
-//! receiver, a plugin runtime set up for loopback, and a deadline-bounded
-//! wait.
+//! receiver, a plugin runtime set up for loopback, the `herald` process
+//! itself, Standard Webhooks signature checks, and a deadline-bounded wait.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use herald::plugins::{PluginPolicy, PluginRuntime, RuntimeConfig};
-use std::collections::HashMap;
+use hmac::{Hmac, Mac};
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsStr;
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -95,6 +101,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     /// Body.
     pub body: bytes::Bytes,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Recorded {
@@ -102,6 +110,50 @@ impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body of {} is not JSON ({e}): {}",
+                self.path,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Whether the Standard Webhooks signature verifies with
+    /// [`WEBHOOK_SECRET_KEY`].
+    pub fn signature_verifies(&self) -> bool {
+        match (
+            self.header("webhook-id"),
+            self.header("webhook-timestamp"),
+            self.header("webhook-signature"),
+        ) {
+            (Some(id), Some(timestamp), Some(signature)) => {
+                verify_signature(id, timestamp, &self.body, signature)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The key behind [`webhook_secret`].
+pub const WEBHOOK_SECRET_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+/// A Standard Webhooks secret (`whsec_` + base64 of [`WEBHOOK_SECRET_KEY`]).
+pub fn webhook_secret() -> String {
+    format!("whsec_{}", BASE64.encode(WEBHOOK_SECRET_KEY))
+}
+
+/// Verifies a Standard Webhooks signature header the way a receiver would,
+/// with an independent HMAC over `id.timestamp.body`.
+pub fn verify_signature(id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET_KEY).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = BASE64.encode(mac.finalize().into_bytes());
+    header.split(' ').any(|sig| sig == format!("v1,{expected}"))
 }
 
 #[derive(Default)]
@@ -111,6 +163,8 @@ struct ReceiverState {
     extra_headers: Vec<(String, String)>,
     body: Option<String>,
     delay: Duration,
+    /// Statuses for the next requests, before falling back to `status`.
+    queued: VecDeque<u16>,
 }
 
 /// A real HTTP server on 127.0.0.1 that records every request and answers
@@ -126,6 +180,12 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver answering 200.
     pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// Starts a receiver answering 200 on `127.0.0.1:port` (0: any port),
+    /// e.g. to bring back a receiver that was down.
+    pub async fn start_on(port: u16) -> Self {
         let state = Arc::new(Mutex::new(ReceiverState {
             status: 200,
             ..ReceiverState::default()
@@ -134,7 +194,7 @@ impl Receiver {
             .route("/huge", axum::routing::get(huge))
             .fallback(record)
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -161,6 +221,12 @@ impl Receiver {
         self.state.lock().unwrap().body = Some(body.to_owned());
     }
 
+    /// Answers the next requests with `statuses`, one each, then falls back
+    /// to the status set with [`Receiver::respond_with`].
+    pub fn respond_next(&self, statuses: &[u16]) {
+        self.state.lock().unwrap().queued.extend(statuses);
+    }
+
     /// Waits `delay` before answering.
     pub fn delay_responses(&self, delay: Duration) {
         self.state.lock().unwrap().delay = delay;
@@ -169,6 +235,14 @@ impl Receiver {
     /// Everything received so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// What was received at paths starting with `prefix`.
+    pub fn requests_to(&self, prefix: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .collect()
     }
 }
 
@@ -188,17 +262,19 @@ async fn record(State(state): State<Arc<Mutex<ReceiverState>>>, request: Request
             path,
             headers,
             body,
+            at: Instant::now(),
         });
-        let answer = state
-            .body
-            .clone()
-            .unwrap_or_else(|| format!("receiver says {}", state.status));
-        (
-            state.status,
-            state.extra_headers.clone(),
-            state.delay,
-            answer,
-        )
+        let (status, answer) = match state.queued.pop_front() {
+            Some(status) => (status, format!("receiver says {status}")),
+            None => (
+                state.status,
+                state
+                    .body
+                    .clone()
+                    .unwrap_or_else(|| format!("receiver says {}", state.status)),
+            ),
+        };
+        (status, state.extra_headers.clone(), state.delay, answer)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -218,4 +294,101 @@ async fn huge() -> Response {
     let stream =
         futures::stream::iter((0..64).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
     Response::new(Body::from_stream(stream))
+}
+
+/// The API key the daemons started by [`Daemon::serve`] accept.
+pub const DAEMON_KEY: &str = "test-key-0123456789abcdef";
+
+/// The `herald` binary, built inside the test crate.
+pub fn herald() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_herald-e2e"))
+}
+
+/// A compile cache shared by the daemons of this process: each new data
+/// directory's `cache` is a link to it, so the bundled plugins are compiled
+/// once per run, not once per daemon (entries are written atomically).
+fn daemon_cache_dir() -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
+        .path()
+        .to_path_buf()
+}
+
+/// A running `herald serve`, killed (SIGKILL) on drop.
+pub struct Daemon {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    logs: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Daemon {
+    /// Starts `herald serve` on an ephemeral port over `data_dir`, with
+    /// [`DAEMON_KEY`] and `extra_args`, and waits for the address it logs.
+    ///
+    /// Blocks for as long as start-up takes; call it from
+    /// `spawn_blocking` in async tests.
+    pub fn serve(data_dir: &Path, extra_args: &[&OsStr]) -> Daemon {
+        let cache = data_dir.join("cache");
+        if !cache.exists() {
+            std::fs::create_dir_all(data_dir).expect("data dir");
+            std::os::unix::fs::symlink(daemon_cache_dir(), &cache).expect("link the compile cache");
+        }
+        let mut child = herald()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra_args)
+            .env("HERALD_API_KEYS", DAEMON_KEY)
+            .env_remove("HERALD_CONFIG")
+            .env_remove("HERALD_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("herald starts");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let address = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(address.to_owned());
+                }
+                let mut kept = kept.lock().unwrap();
+                if kept.len() == 200 {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            }
+        });
+        let address = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(address) => address,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "herald did not log its address; its last lines:\n{}",
+                    Vec::from(logs.lock().unwrap().clone()).join("\n")
+                );
+            }
+        };
+        Daemon {
+            child,
+            url: format!("http://{address}"),
+            logs,
+        }
+    }
+
+    /// The daemon's last 200 lines of log, for failure messages.
+    pub fn logs(&self) -> String {
+        Vec::from(self.logs.lock().unwrap().clone()).join("\n")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

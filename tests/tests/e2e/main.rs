@@ -5,6 +5,7 @@
 //! HTTP receivers on loopback, the `herald` process itself, SQLite and
 //! PostgreSQL.
 
+mod automations;
 mod cli;
 mod harness;
 mod plugin_faults;

@@ -3,19 +3,12 @@
 //! classification of statuses and transport errors, and config validation
 //! with the path of each bad field.
 
-use crate::harness::{Receiver, runtime_with};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use crate::harness::{
+    Receiver, runtime_with, verify_signature as verify, webhook_secret as secret,
+};
 use herald::plugins::{AlertRequest, CallError, PluginRuntime};
-use hmac::{Hmac, Mac};
 use serde_json::json;
 use std::time::Duration;
-
-const SECRET_KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
-
-fn secret() -> String {
-    format!("whsec_{}", BASE64.encode(SECRET_KEY))
-}
 
 fn alert(id: &str, attempt: u32) -> AlertRequest {
     AlertRequest {
@@ -33,15 +26,6 @@ fn alert(id: &str, attempt: u32) -> AlertRequest {
 async fn webhook_runtime() -> (PluginRuntime, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (runtime_with(dir.path(), &[]).await, dir)
-}
-
-/// Verifies a Standard Webhooks signature the way a receiver would.
-fn verify(id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET_KEY).unwrap();
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    let expected = BASE64.encode(mac.finalize().into_bytes());
-    header.split(' ').any(|sig| sig == format!("v1,{expected}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

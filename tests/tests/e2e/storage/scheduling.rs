@@ -46,7 +46,10 @@ async fn setup(backend: Backend) -> (TestDb, Store, Uuid) {
         .create_automation(&write, 0, Some(DbTime::now()))
         .await
         .unwrap();
-    assert!(!created, "a second create with the same name returns the first");
+    assert!(
+        !created,
+        "a second create with the same name returns the first"
+    );
     assert_eq!(again.id, automation.id);
     (db, store, automation.id)
 }
@@ -55,24 +58,52 @@ async fn leases_are_exclusive_and_expire(backend: Backend) {
     let (_db, store, id) = setup(backend).await;
     assert_eq!(store.due_automations(later(1), 10).await.unwrap(), [id]);
 
-    assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
     assert!(
-        !store.claim_automation(id, "daemon-b", later(60)).await.unwrap(),
+        store
+            .claim_automation(id, "daemon-a", later(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_automation(id, "daemon-b", later(60))
+            .await
+            .unwrap(),
         "a held lease is not taken"
     );
     assert!(
-        store.due_automations(later(1), 10).await.unwrap().is_empty(),
+        store
+            .due_automations(later(1), 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "a leased automation is not due for others"
     );
 
     // Daemon A "crashes" with a lease that has expired: B takes over.
-    assert!(store.claim_automation(id, "daemon-a", later(-1)).await.unwrap());
-    assert!(store.claim_automation(id, "daemon-b", later(60)).await.unwrap());
+    assert!(
+        store
+            .claim_automation(id, "daemon-a", later(-1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_automation(id, "daemon-b", later(60))
+            .await
+            .unwrap()
+    );
     store
         .release_automation(id, "daemon-b", Some(later(3600)))
         .await
         .unwrap();
-    assert!(store.due_automations(later(1), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due_automations(later(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let next = store.next_due_time().await.unwrap().unwrap();
     assert!(next.0 > later(3500).0, "next run is an hour out: {next}");
 }
@@ -118,17 +149,35 @@ fn commit_with(automation_id: Uuid, event_id: &str) -> (EvaluationCommit, Uuid) 
 async fn a_commit_without_the_lease_writes_nothing(backend: Backend) {
     let (_db, store, id) = setup(backend).await;
     let (commit, run_id) = commit_with(id, "evt_lost");
-    assert!(store.claim_automation(id, "daemon-a", later(-1)).await.unwrap());
-    assert!(store.claim_automation(id, "daemon-b", later(60)).await.unwrap());
     assert!(
-        !store.commit_evaluation(id, "daemon-a", &commit).await.unwrap(),
+        store
+            .claim_automation(id, "daemon-a", later(-1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_automation(id, "daemon-b", later(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .commit_evaluation(id, "daemon-a", &commit)
+            .await
+            .unwrap(),
         "A lost its lease"
     );
     assert_eq!(store.automation_state(id).await.unwrap().watermark, 0);
     assert!(store.list_runs(id, 10, None).await.unwrap().is_empty());
     assert_eq!(store.queued_deliveries(Some(id)).await.unwrap(), 0);
 
-    assert!(store.commit_evaluation(id, "daemon-b", &commit).await.unwrap());
+    assert!(
+        store
+            .commit_evaluation(id, "daemon-b", &commit)
+            .await
+            .unwrap()
+    );
     let state = store.automation_state(id).await.unwrap();
     assert_eq!(state.watermark, 42);
     assert!(state.lease_owner.is_none(), "the commit releases the lease");
@@ -140,8 +189,18 @@ async fn a_commit_without_the_lease_writes_nothing(backend: Backend) {
 async fn the_outbox_is_claimed_once_and_failures_pause(backend: Backend) {
     let (_db, store, id) = setup(backend).await;
     let (commit, run_id) = commit_with(id, "evt_outbox");
-    assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
-    assert!(store.commit_evaluation(id, "daemon-a", &commit).await.unwrap());
+    assert!(
+        store
+            .claim_automation(id, "daemon-a", later(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .commit_evaluation(id, "daemon-a", &commit)
+            .await
+            .unwrap()
+    );
 
     let claimed = store
         .claim_due_deliveries("daemon-a", later(60), 10)
@@ -200,7 +259,10 @@ async fn the_outbox_is_claimed_once_and_failures_pause(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert!(recorded.paused, "two failures in a row pause the automation");
+    assert!(
+        recorded.paused,
+        "two failures in a row pause the automation"
+    );
     let state = store.automation_state(id).await.unwrap();
     assert!(state.paused);
     assert!(

@@ -1,0 +1,321 @@
+//! The `/v1/project_automation` API: create (and Braintrust's idempotent
+//! create by name), replace, list with every filter and pagination, get,
+//! patch, delete; secrets redacted on every read and kept through a
+//! read-modify-write round trip (proved by the signature still verifying);
+//! export and retention configs stored; bad input rejected with the path of
+//! the bad field and nothing written.
+
+use super::{Herald, SETTINGS, log_alert, time, wait_for_requests, webhook};
+use crate::harness::{Receiver, webhook_secret};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The ids of a listing, in order.
+async fn listed(h: &Herald, query: &str) -> Vec<String> {
+    let page = h.get(&format!("/v1/project_automation{query}")).await;
+    page["objects"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{query}: {page}"))
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The id of an automation object.
+fn id(object: &Value) -> String {
+    object["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn automations_are_created_listed_changed_and_deleted() {
+    let receiver = Receiver::start().await;
+    let h = Herald::start(SETTINGS).await;
+    let p1 = h.project("crud-one").await;
+    let p2 = h.project("crud-two").await;
+
+    let config = log_alert("error IS NOT NULL", 600, webhook(&receiver, "/crud"));
+    let created = h
+        .post(
+            "/v1/project_automation",
+            json!({"project_id": p1, "name": "errors", "description": "page on-call", "config": config}),
+        )
+        .await;
+    let errors = id(&created);
+    assert_eq!(created["project_id"], p1.as_str());
+    assert_eq!(created["name"], "errors");
+    assert_eq!(created["description"], "page on-call");
+    time(&created["created"]);
+    let mut redacted = config.clone();
+    redacted["action"]["secret"] = json!("[redacted]");
+    assert_eq!(created["config"], redacted, "the secret is redacted");
+    assert_eq!(
+        h.get(&format!("/v1/project_automation/{errors}")).await,
+        created
+    );
+
+    // Like Braintrust, POST of an existing name returns it unmodified.
+    let again = h
+        .create(
+            &p1,
+            "errors",
+            log_alert("", 5, webhook(&receiver, "/elsewhere")),
+        )
+        .await;
+    assert_eq!(again, created);
+
+    // PUT replaces by (project, name) and keeps the id; sending the
+    // redacted secret back keeps the stored one.
+    let mut read_back = created["config"].clone();
+    read_back["interval_seconds"] = json!(30);
+    read_back["btql_filter"] = json!("metadata.kind = 'crud'");
+    let replaced = h
+        .ok(
+            Method::PUT,
+            "/v1/project_automation",
+            Some(json!({"project_id": p1, "name": "errors", "description": "page on-call", "config": read_back})),
+        )
+        .await;
+    assert_eq!(replaced["id"], errors.as_str());
+    assert_eq!(replaced["config"], read_back);
+    let test = format!("/v1/project_automation/{errors}/test");
+    let zero_ok = json!({"send_on_zero_matches": true});
+    let result = h.post(&test, zero_ok.clone()).await;
+    assert_eq!(result["sent"], true, "{result}");
+    let sent = wait_for_requests(&receiver, "/crud", 1).await;
+    assert!(sent[0].signature_verifies(), "PUT lost the secret");
+
+    // PATCH changes what it is given; a config sent back with the redacted
+    // secret keeps it, a new secret replaces it.
+    let path = format!("/v1/project_automation/{errors}");
+    let patched = h
+        .ok(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "errors-renamed", "description": "quiet"})),
+        )
+        .await;
+    assert_eq!(
+        (&patched["name"], &patched["description"]),
+        (&json!("errors-renamed"), &json!("quiet"))
+    );
+    assert_eq!(patched["config"], read_back);
+    let mut config = patched["config"].clone();
+    config["interval_seconds"] = json!(60);
+    let patched = h
+        .ok(Method::PATCH, &path, Some(json!({"config": config})))
+        .await;
+    assert_eq!(patched["config"]["interval_seconds"], 60);
+    assert_eq!(patched["name"], "errors-renamed");
+    h.post(&test, zero_ok.clone()).await;
+    let sent = wait_for_requests(&receiver, "/crud", 2).await;
+    assert!(sent[1].signature_verifies(), "PATCH lost the secret");
+    config["action"]["secret"] = json!("whsec_YW5vdGhlci1rZXktYW5vdGhlci1rZXktYW5vdGhlciE=");
+    h.ok(Method::PATCH, &path, Some(json!({"config": config})))
+        .await;
+    h.post(&test, zero_ok).await;
+    let sent = wait_for_requests(&receiver, "/crud", 3).await;
+    assert!(
+        !sent[2].signature_verifies(),
+        "a new secret signs from now on"
+    );
+
+    let history = h.runs(&errors).await;
+    assert_eq!(history.len(), 3, "one test run per test: {history:?}");
+    assert!(history.iter().all(|r| r["trigger"] == "test"));
+    assert!(
+        !format!("{history:?}").contains(&webhook_secret()),
+        "no secret in run history"
+    );
+
+    let body = json!({"project_id": p1, "name": "errors-renamed", "config": config});
+    let kept = h
+        .ok(Method::PUT, "/v1/project_automation", Some(body))
+        .await;
+    assert_eq!(kept["id"], errors.as_str());
+    assert_eq!(h.runs(&errors).await, history, "PUT keeps the run history");
+
+    // Other event types are stored as given.
+    let env = h
+        .create(
+            &p1,
+            "env",
+            json!({"event_type": "environment_update", "environment_filter": ["production"],
+                   "action": {"type": "webhook", "url": "https://hooks.example.com/env"}}),
+        )
+        .await;
+    let export_config = json!({
+        "event_type": "btql_export", "export_definition": {"type": "log_spans"},
+        "export_path": "s3://bucket/prefix", "format": "jsonl", "interval_seconds": 3600,
+        "batch_size": 1000
+    });
+    let export = h.create(&p1, "export", export_config.clone()).await;
+    assert_eq!(export["config"], export_config);
+    let retention_config =
+        json!({"event_type": "retention", "object_type": "project_logs", "retention_days": 30});
+    let retention = h.create(&p2, "retention", retention_config.clone()).await;
+    assert_eq!(retention["config"], retention_config);
+    let status = h.status(&id(&export)).await;
+    assert_eq!(status["state"], "not_scheduled", "{status}");
+    let (env, export, retention) = (id(&env), id(&export), id(&retention));
+
+    // Listing: newest first, filtered, paginated.
+    let all = [
+        retention.clone(),
+        export.clone(),
+        env.clone(),
+        errors.clone(),
+    ];
+    assert_eq!(listed(&h, "").await, all);
+    assert_eq!(listed(&h, &format!("?project_id={p1}")).await, all[1..]);
+    assert_eq!(listed(&h, "?project_automation_name=env").await, all[2..3]);
+    let name_elsewhere = format!("?project_id={p2}&project_automation_name=env");
+    assert!(listed(&h, &name_elsewhere).await.is_empty());
+    let two = [retention.clone(), env.clone()];
+    assert_eq!(listed(&h, &format!("?ids={env},{retention}")).await, two);
+    assert_eq!(
+        listed(&h, &format!("?ids={env}&ids={retention}")).await,
+        two
+    );
+    assert_eq!(listed(&h, "?limit=2").await, all[..2]);
+    let page2 = format!("?limit=2&starting_after={export}");
+    assert_eq!(listed(&h, &page2).await, all[2..]);
+    assert_eq!(listed(&h, &format!("?ending_before={env}")).await, all[..2]);
+
+    // Delete returns the object and takes its history with it.
+    let deleted = h.ok(Method::DELETE, &path, None).await;
+    assert_eq!(deleted["id"], errors.as_str());
+    assert_eq!(deleted["config"]["action"]["secret"], "[redacted]");
+    for gone in [
+        path.clone(),
+        format!("{path}/runs"),
+        format!("{path}/status"),
+    ] {
+        let (status, body) = h.call(Method::GET, &gone, None).await;
+        assert_eq!(status, 404, "{gone}: {body}");
+    }
+    assert_eq!(listed(&h, "").await, all[..3]);
+
+    // Without the key nothing answers.
+    let response = reqwest::get(format!("{}/v1/project_automation", h.daemon.url))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(
+        !h.daemon.logs().contains(&webhook_secret()),
+        "secrets stay out of logs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_rejected_with_the_path_of_the_field() {
+    let h = Herald::start(SETTINGS).await;
+    let p = h.project("validation").await;
+    let url = "https://hooks.example.com/x";
+    let action = json!({"type": "webhook", "url": url});
+    let cases = [
+        (log_alert("", 0, action.clone()), "config.interval_seconds"),
+        (
+            log_alert("", 2_592_001, action.clone()),
+            "config.interval_seconds",
+        ),
+        (
+            log_alert("metadata.env = ", 60, action.clone()),
+            "config.btql_filter",
+        ),
+        (
+            log_alert("nosuchfield = 1", 60, action.clone()),
+            "config.btql_filter",
+        ),
+        (
+            log_alert("", 60, json!({"type": "webhook", "url": "ftp://x"})),
+            "config.action.url",
+        ),
+        (
+            log_alert("", 60, json!({"type": "webhook"})),
+            "config.action.url",
+        ),
+        (
+            log_alert(
+                "",
+                60,
+                json!({"type": "webhook", "url": url, "headers": {"webhook-id": "x"}}),
+            ),
+            "config.action.headers.webhook-id",
+        ),
+        (
+            log_alert("", 60, json!({"type": "carrier-pigeon", "url": url})),
+            "config.action.type",
+        ),
+        (
+            json!({"event_type": "retention", "object_type": "project_logs", "retention_days": -1}),
+            "config.retention_days",
+        ),
+    ];
+    for (config, expected) in &cases {
+        let body = json!({"project_id": p, "name": "bad", "config": config});
+        for method in [Method::POST, Method::PUT] {
+            let (status, answer) = h
+                .call(method.clone(), "/v1/project_automation", Some(body.clone()))
+                .await;
+            assert_eq!(status, 400, "{method} {config}: {answer}");
+            assert_eq!(
+                answer["error"]["path"], *expected,
+                "{method} {config}: {answer}"
+            );
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{answer}"
+            );
+        }
+    }
+    let (status, answer) = h
+        .call(
+            Method::POST,
+            "/v1/project_automation",
+            Some(json!({"project_id": p, "name": "bad", "config": {"event_type": "sometimes"}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let path = answer["error"]["path"].as_str().unwrap_or_default();
+    assert!(path.starts_with("config"), "{answer}");
+
+    let (status, text) = h
+        .send_raw(Method::POST, "/v1/project_automation", r#"{"project_id": "#)
+        .await;
+    assert_eq!(status, 400, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("errors are JSON");
+    assert!(answer["error"]["message"].is_string(), "{answer}");
+    assert!(
+        listed(&h, "").await.is_empty(),
+        "nothing is written on error"
+    );
+
+    // A bad PATCH leaves the automation as it was.
+    let good = h
+        .create(&p, "good", log_alert("", 60, action.clone()))
+        .await;
+    let path = format!("/v1/project_automation/{}", id(&good));
+    let (status, answer) = h
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"config": log_alert("", 0, action)})),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["error"]["path"]),
+        (400, &json!("config.interval_seconds")),
+        "{answer}"
+    );
+    assert_eq!(h.get(&path).await, good);
+    let (status, _) = h
+        .call(
+            Method::GET,
+            "/v1/project_automation/00000000-0000-0000-0000-000000000000",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}
