@@ -169,9 +169,10 @@ impl Store {
                 }
             }
             RetentionTarget::DatasetRows => {
+                // Row ids are unique per dataset only: match (dataset, id) pairs.
                 let rows = "DELETE FROM events WHERE object_type = 'dataset' \
-                    AND object_id IN (SELECT id FROM datasets WHERE project_id = $1) \
-                    AND id IN (SELECT id FROM events WHERE object_type = 'dataset' \
+                    AND (object_id, id) IN (SELECT object_id, id FROM events \
+                    WHERE object_type = 'dataset' \
                     AND object_id IN (SELECT id FROM datasets WHERE project_id = $1) \
                     AND created < $2 AND $3 = $3 LIMIT $4)";
                 self.execute_batch(rows, project_id, cutoff, true, limit)

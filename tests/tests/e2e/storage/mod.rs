@@ -13,6 +13,7 @@ mod filters;
 mod ingest;
 mod objects;
 mod prompts;
+mod retention;
 mod scheduling;
 mod sequence;
 
@@ -186,11 +187,31 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, limits: Limits) -> TestServer {
-        let db = TestDb::new(backend).await;
-        let store = Store::connect(&db.url).await.expect("store connects");
         let plugins = herald::plugins::PluginRuntime::without_plugins()
             .await
             .expect("plugin runtime");
+        Self::start_full(backend, limits, plugins).await
+    }
+
+    /// A server whose plugin host has the bundled plugins (webhook, slack,
+    /// retention), compiled through the suite's shared cache.
+    pub async fn start_with_bundled_plugins(backend: Backend) -> TestServer {
+        let plugins = herald::plugins::PluginRuntime::start(herald::plugins::RuntimeConfig {
+            cache_dir: Some(crate::harness::shared_cache_dir()),
+            ..herald::plugins::RuntimeConfig::default()
+        })
+        .await
+        .expect("plugin runtime");
+        Self::start_full(backend, Limits::default(), plugins).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        limits: Limits,
+        plugins: herald::plugins::PluginRuntime,
+    ) -> TestServer {
+        let db = TestDb::new(backend).await;
+        let store = Store::connect(&db.url).await.expect("store connects");
         let state = AppState {
             limits,
             ..AppState::new(store.clone(), ApiKeys::new([TEST_KEY]), plugins)
@@ -213,6 +234,11 @@ impl TestServer {
             handle,
             _db: db,
         }
+    }
+
+    /// The database URL (for tests that must reach under the API).
+    pub fn database_url(&self) -> &str {
+        &self._db.url
     }
 
     pub fn url(&self, path: &str) -> String {
