@@ -16,6 +16,10 @@
 //!   action's plugin, retry with backoff, pause an automation that keeps
 //!   failing.
 //!
+//! Retention automations ([`retention`]) ride the same scheduler and leases:
+//! their evaluation runs the `retention` plugin against the project, with
+//! the lease renewed while the purge goes on.
+//!
 //! The database is the source of truth for all of it (leases, watermarks,
 //! the outbox), so any number of daemons can share one PostgreSQL database
 //! and a restart loses nothing. [`config`] holds the Braintrust-shaped
@@ -117,6 +121,9 @@ impl AutomationSettings {
 }
 
 /// The engine. Cheap to clone; all clones share one set of loops.
+///
+/// [`control`] holds what the API asks of it (run once, status, resume,
+/// reset); [`test_alert`] and [`retention`] its tests and previews.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,

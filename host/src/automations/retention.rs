@@ -10,6 +10,7 @@
 //! nothing.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -29,7 +30,12 @@ pub const RETENTION_PLUGIN: &str = "retention";
 pub struct ProjectRecords {
     store: Store,
     project_id: Uuid,
+    /// Rows deleted so far by this run, for progress logs.
+    deleted: AtomicU64,
 }
+
+/// A purge logs its progress every this many rows.
+const PROGRESS_EVERY: u64 = 100_000;
 
 fn target(object_type: ObjectType) -> RetentionTarget {
     match object_type {
@@ -72,7 +78,8 @@ impl Records for ProjectRecords {
         cutoff_ms: i64,
         max_rows: u32,
     ) -> Result<u64, String> {
-        self.store
+        let deleted = self
+            .store
             .delete_older_than(
                 self.project_id,
                 target(object_type),
@@ -80,7 +87,16 @@ impl Records for ProjectRecords {
                 max_rows,
             )
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        let before = self.deleted.fetch_add(deleted, Ordering::Relaxed);
+        if (before + deleted) / PROGRESS_EVERY > before / PROGRESS_EVERY {
+            tracing::info!(
+                project_id = %self.project_id,
+                deleted = before + deleted,
+                "retention purge in progress"
+            );
+        }
+        Ok(deleted)
     }
 }
 
@@ -163,6 +179,7 @@ pub(super) async fn apply(
     let records: Arc<dyn Records> = Arc::new(ProjectRecords {
         store: inner.store.clone(),
         project_id,
+        deleted: AtomicU64::new(0),
     });
     let plugin_config = json!({});
     let heartbeat = lease.map(|id| {
