@@ -10,10 +10,10 @@
 //!
 //! - **project logs**: every span created before `c`, and every span of a
 //!   trace whose root was created before `c` (deleting a root never leaves
-//!   its children behind). Deletion runs in two phases so that a batch
-//!   boundary cannot orphan a child: first the old non-root spans (an index
-//!   range on `created`), then whole traces of old roots, each trace in one
-//!   statement.
+//!   its children behind). A batch takes the next old spans in `created`
+//!   order (an index range that deleted rows leave empty, so every batch
+//!   starts at the front) and deletes them with the whole traces of the
+//!   roots among them, in one transaction.
 //! - **experiments**: every experiment created before `c`, with all its
 //!   events (events first, in batches; the experiment row last).
 //! - **datasets**: the rows created before `c`; the datasets stay.
@@ -67,6 +67,9 @@ const LOGS_AFFECTED: &str = "object_type = 'project_logs' AND object_id = $1 AND
 /// Dataset rows of the project that go. Binds: `$1` project id, `$2` cutoff.
 const DATASET_AFFECTED: &str = "object_type = 'dataset' AND object_id IN \
      (SELECT id FROM datasets WHERE project_id = $1) AND created < $2";
+
+/// Ids per `IN (…)` list: well below both backends' bind limits.
+const ID_CHUNK: usize = 500;
 
 /// How many samples a count returns.
 const SAMPLES: i64 = 5;
@@ -135,10 +138,10 @@ impl Store {
     /// Deletes one bounded batch of `target` records of `project_id` older
     /// than `cutoff`; returns how many rows went (0 when nothing is left).
     ///
-    /// A batch is at most `max_rows` spans or dataset rows; for traces of
-    /// old roots, at most `max_rows / 8` (at least one) whole traces; for
-    /// experiments, at most `max_rows` events of the oldest experiment, or
-    /// that experiment's row once its events are gone.
+    /// A batch is at most `max_rows` old spans (plus the rest of the traces
+    /// of the roots among them) or dataset rows; for experiments, at most
+    /// `max_rows` events of the oldest experiment, or that experiment's row
+    /// once its events are gone.
     pub async fn delete_older_than(
         &self,
         project_id: Uuid,
@@ -146,27 +149,11 @@ impl Store {
         cutoff: DbTime,
         max_rows: u32,
     ) -> Result<u64, StoreError> {
-        let limit = i64::from(max_rows.max(1));
+        let limit = i64::from(max_rows.clamp(1, 100_000));
         let _guard = self.write_guard().await;
         let deleted = match target {
             RetentionTarget::ProjectLogs => {
-                let old_spans = "DELETE FROM events WHERE object_type = 'project_logs' \
-                    AND object_id = $1 AND id IN (SELECT id FROM events \
-                    WHERE object_type = 'project_logs' AND object_id = $1 AND created < $2 \
-                    AND is_root = $3 LIMIT $4)";
-                let old_traces = "DELETE FROM events WHERE object_type = 'project_logs' \
-                    AND object_id = $1 AND root_span_id IN (SELECT span_id FROM events \
-                    WHERE object_type = 'project_logs' AND object_id = $1 AND created < $2 \
-                    AND is_root = $3 LIMIT $4)";
-                let spans = self
-                    .execute_batch(old_spans, project_id, cutoff, false, limit)
-                    .await?;
-                if spans > 0 {
-                    spans
-                } else {
-                    self.execute_batch(old_traces, project_id, cutoff, true, (limit / 8).max(1))
-                        .await?
-                }
+                self.delete_old_spans(project_id, cutoff, limit).await?
             }
             RetentionTarget::DatasetRows => {
                 // Row ids are unique per dataset only: match (dataset, id) pairs.
@@ -215,6 +202,55 @@ impl Store {
             }
         };
         Ok(deleted)
+    }
+
+    /// One batch of project logs, in one transaction: the next `limit` spans
+    /// created before `cutoff` (oldest first, an index range that deleted
+    /// rows leave empty), and the whole traces of the roots among them. Only
+    /// the ids of the batch are read; a trace never loses its root without
+    /// its children.
+    async fn delete_old_spans(
+        &self,
+        project_id: Uuid,
+        cutoff: DbTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let select = "SELECT id, span_id, is_root FROM events WHERE object_type = 'project_logs' \
+                      AND object_id = $1 AND created < $2 ORDER BY created LIMIT $3";
+        dispatch!(self, |pool, DB| {
+            let mut tx = pool.begin().await?;
+            let batch: Vec<(String, String, bool)> =
+                sqlx::query_as::<DB, (String, String, bool)>(select)
+                    .bind(DbId(project_id))
+                    .bind(cutoff)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let roots: Vec<&str> = batch
+                .iter()
+                .filter(|(_, _, is_root)| *is_root)
+                .map(|(_, span, _)| span.as_str())
+                .collect();
+            let ids: Vec<&str> = batch.iter().map(|(id, _, _)| id.as_str()).collect();
+            let mut deleted = 0;
+            for (column, values) in [("root_span_id", &roots), ("id", &ids)] {
+                for chunk in values.chunks(ID_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<DB>::new(
+                        "DELETE FROM events WHERE object_type = 'project_logs' AND object_id = ",
+                    );
+                    qb.push_bind(DbId(project_id));
+                    qb.push(format_args!(" AND {column} IN ("));
+                    let mut list = qb.separated(", ");
+                    for value in chunk {
+                        list.push_bind(*value);
+                    }
+                    qb.push(")");
+                    deleted += qb.build().execute(&mut *tx).await?.rows_affected();
+                }
+            }
+            tx.commit().await?;
+            Ok(deleted)
+        })
     }
 
     async fn execute_batch(
