@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod ingest;
 pub mod plugins;
+pub mod retention;
 
 use std::time::Duration;
 

@@ -23,6 +23,8 @@ enum Command {
     Ingest(herald::bench::ingest::IngestArgs),
     /// Alert latency (ingest of a matching span → webhook received) under background load.
     Alerts(herald::bench::alerts::AlertsArgs),
+    /// Retention purge of 2M of 4M spans on SQLite while ingest goes on: rows/s, memory, ingest p99.
+    Retention(herald::bench::retention::RetentionArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
             Command::Plugins(args) => herald::bench::plugins::run(args).await,
             Command::Ingest(args) => herald::bench::ingest::run(args).await,
             Command::Alerts(args) => herald::bench::alerts::run(args).await,
+            Command::Retention(args) => herald::bench::retention::run(args).await,
         }
     });
     match result {
