@@ -13,7 +13,7 @@ use herald_plugin::{ConfigError, Plugin, PluginError, PluginInfo, log};
 use serde::Deserialize;
 
 /// The default number of records per delete batch.
-const DEFAULT_BATCH_SIZE: u32 = 2_000;
+const DEFAULT_BATCH_SIZE: u32 = 5_000;
 
 /// The policy's config: only tuning, the window comes with each request.
 #[derive(Deserialize, Default)]
@@ -42,7 +42,7 @@ impl Plugin for Retention {
             "additionalProperties": false,
             "properties": {
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000,
-                               "description": "Records per delete batch (default 2000)."}
+                               "description": "Records per delete batch (default 5000)."}
             }
         }))
     }
