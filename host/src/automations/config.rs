@@ -45,7 +45,7 @@ pub enum AutomationConfig {
     EnvironmentUpdate(EnvironmentConfig),
     /// Export data to object storage (executed by the export release).
     BtqlExport(ExportConfig),
-    /// Delete old data (executed by the retention release).
+    /// Delete old data through the `retention` plugin.
     Retention(RetentionConfig),
 }
 
