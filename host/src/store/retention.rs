@@ -217,8 +217,16 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let select = "SELECT id, span_id, is_root FROM events WHERE object_type = 'project_logs' \
                       AND object_id = $1 AND created < $2 ORDER BY created LIMIT $3";
+        // The transaction reads before it writes. On SQLite a deferred
+        // transaction could then fail to become a writer (SQLITE_BUSY_SNAPSHOT)
+        // if another connection committed in between (the engine's lease
+        // renewal does, every lease/3): take the write lock up front.
+        let begin = match self.dialect() {
+            super::Dialect::Sqlite => "BEGIN IMMEDIATE",
+            super::Dialect::Postgres => "BEGIN",
+        };
         dispatch!(self, |pool, DB| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin).await?;
             let batch: Vec<(String, String, bool)> =
                 sqlx::query_as::<DB, (String, String, bool)>(select)
                     .bind(DbId(project_id))
