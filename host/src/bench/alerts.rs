@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::Percentiles;
-use crate::config::{FileConfig, Overrides, Settings};
+use super::daemon::{Api, InProcessDaemon};
+use crate::config::Overrides;
 
 /// Options of the alert latency benchmark.
 #[derive(Debug, Clone, clap::Args)]
@@ -53,7 +54,6 @@ impl Default for AlertsArgs {
     }
 }
 
-const KEY: &str = "bench-key-0123456789";
 /// Spans per background insert request.
 const BATCH: u64 = 100;
 /// The alert's suppression interval; probes are spaced further apart.
@@ -143,54 +143,22 @@ async fn measure(
     database_url: &str,
     args: &AlertsArgs,
 ) -> anyhow::Result<Value> {
-    let settings = Settings::resolve(
-        FileConfig::default(),
-        Overrides {
-            data_dir: Some(data_dir.to_path_buf()),
-            database_url: Some(database_url.to_owned()),
-            allow_private_networks: Some(true),
-            api_keys: Some(vec![KEY.to_owned()]),
-            ..Overrides::default()
-        },
-    )?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(crate::server::run_on(settings, listener, async {
-        let _ = stopped.await;
-    }));
-    let result = drive(name, &base, args).await;
-    let _ = stop.send(());
-    match tokio::time::timeout(Duration::from_secs(30), daemon).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(error))) => return Err(error.context("the daemon failed")),
-        Ok(Err(error)) => bail!("the daemon panicked: {error}"),
-        Err(_) => bail!("the daemon did not shut down within 30 s"),
-    }
+    let daemon = InProcessDaemon::start(Overrides {
+        data_dir: Some(data_dir.to_path_buf()),
+        database_url: Some(database_url.to_owned()),
+        allow_private_networks: Some(true),
+        ..Overrides::default()
+    })
+    .await?;
+    let result = drive(name, &daemon.base, args).await;
+    daemon.stop(Duration::from_secs(30)).await?;
     result
 }
 
 async fn drive(name: &str, base: &str, args: &AlertsArgs) -> anyhow::Result<Value> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let api = Api {
-        client,
-        base: base.to_owned(),
-    };
-    let started = Instant::now();
-    while api
-        .client
-        .get(format!("{base}/healthz"))
-        .send()
+    let api = Api::connect(base, Duration::from_secs(60))
         .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("{name}: the daemon did not answer within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .with_context(|| format!("{name}: no daemon"))?;
 
     let (hook, mut arrivals) = receiver().await?;
     let project = api.post("/v1/project", json!({"name": "bench"})).await?;
@@ -309,31 +277,4 @@ fn background(i: u64) -> Value {
         "metrics": {"prompt_tokens": 48 + i % 17, "completion_tokens": 41},
         "span_attributes": {"name": "chat-completion", "type": "llm"},
     })
-}
-
-/// An API client with the benchmark's key.
-#[derive(Clone)]
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    /// Posts `body` to `path`; fails unless the answer is a 2xx.
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(KEY)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("POST {path} answered {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
 }

@@ -4,6 +4,7 @@
 //! which the binary prints as the last line.
 
 pub mod alerts;
+pub mod daemon;
 pub mod ingest;
 pub mod plugins;
 pub mod retention;

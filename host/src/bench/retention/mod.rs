@@ -42,11 +42,12 @@ use tokio::sync::mpsc;
 mod memory;
 mod seed;
 
-use memory::*;
-use seed::*;
+use memory::{Memory, RssSampler, mb};
+use seed::{file_size, live_span, merge, now_rfc3339, seed_in_child, seed_span, split, sqlite_url};
 
 use super::Percentiles;
-use crate::config::{FileConfig, Overrides, Settings};
+use super::daemon::{Api, InProcessDaemon};
+use crate::config::Overrides;
 use crate::store::{ObjectRef, Store, XactRange};
 
 /// Options of the retention benchmark.
@@ -87,7 +88,6 @@ impl Default for RetentionArgs {
     }
 }
 
-const KEY: &str = "bench-key-0123456789";
 /// Spans per background ingest request.
 const BATCH: u64 = 50;
 /// Spans per seeding transaction.
@@ -115,7 +115,7 @@ pub async fn run(args: RetentionArgs) -> anyhow::Result<Value> {
     }
     let (old, recent) = split(&args);
     if let Some(path) = &args.seed_into {
-        return seed(path, &args, old).await;
+        return seed::seed(path, &args, old).await;
     }
     let span_bytes = serde_json::to_vec(&seed_span(0, 1, &now_rfc3339()))?.len();
     println!(
@@ -191,32 +191,17 @@ async fn measure(
 ) -> anyhow::Result<Value> {
     let hwm_before = Memory::read().hwm;
     let sampler = RssSampler::start();
-    let settings = Settings::resolve(
-        FileConfig::default(),
-        Overrides {
-            data_dir: Some(data_dir.to_path_buf()),
-            database_url: Some(sqlite_url(db)),
-            api_keys: Some(vec![KEY.to_owned()]),
-            ..Overrides::default()
-        },
-    )?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(crate::server::run_on(settings, listener, async {
-        let _ = stopped.await;
-    }));
-    let result = drive(&base, project, args).await;
+    let daemon = InProcessDaemon::start(Overrides {
+        data_dir: Some(data_dir.to_path_buf()),
+        database_url: Some(sqlite_url(db)),
+        ..Overrides::default()
+    })
+    .await?;
+    let result = drive(&daemon.base, project, args).await;
     // The daemon's peak, read before the final check opens the file again.
     let hwm = Memory::read().hwm;
     let samples = sampler.finish();
-    let _ = stop.send(());
-    match tokio::time::timeout(Duration::from_secs(60), daemon).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(error))) => return Err(error.context("the daemon failed")),
-        Ok(Err(error)) => bail!("the daemon panicked: {error}"),
-        Err(_) => bail!("the daemon did not shut down within 60 s"),
-    }
+    daemon.stop(Duration::from_secs(60)).await?;
     let (mut figures, window) = result?;
 
     let in_purge: Vec<Memory> = samples
@@ -306,27 +291,9 @@ async fn drive(
     project: &str,
     args: &RetentionArgs,
 ) -> anyhow::Result<(Value, (Instant, Instant))> {
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()?,
-        base: base.to_owned(),
-    };
-    let started = Instant::now();
-    while api
-        .client
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .is_err()
-    {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the daemon did not answer within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let api = Api::connect(base, Duration::from_secs(120)).await?;
     let automation = api
-        .post(
+        .post_within(
             "/v1/project_automation",
             json!({"project_id": project, "name": "retention", "config": {
                 "event_type": "retention", "object_type": "project_logs",
@@ -375,13 +342,7 @@ async fn drive(
                     max_in_flight.fetch_max(now, Ordering::Relaxed);
                     let first = next.fetch_add(BATCH, Ordering::Relaxed);
                     let events: Vec<Value> = (first..first + BATCH).map(live_span).collect();
-                    let result = api
-                        .post(
-                            &insert,
-                            json!({ "events": events }),
-                            Duration::from_secs(120),
-                        )
-                        .await;
+                    let result = api.post(&insert, json!({ "events": events })).await;
                     let latency = scheduled.elapsed();
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                     if let Err(error) = &result {
@@ -407,7 +368,7 @@ async fn drive(
     println!("  purging (POST /v1/project_automation/{{id}}/run) while ingesting…");
     let purge_start = Instant::now();
     let run_path = format!("/v1/project_automation/{automation}/run");
-    let run = api.post(&run_path, json!({}), Duration::from_secs(6 * 3600));
+    let run = api.post_within(&run_path, json!({}), Duration::from_secs(6 * 3600));
     tokio::pin!(run);
     let mut progress = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(15),
@@ -558,32 +519,4 @@ fn ms(d: Duration) -> f64 {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-/// An API client with the benchmark's key.
-#[derive(Clone)]
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    /// Posts `body` to `path`; fails unless the answer is a 2xx.
-    async fn post(&self, path: &str, body: Value, timeout: Duration) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(KEY)
-            .timeout(timeout)
-            .json(&body)
-            .send()
-            .await
-            .with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("POST {path} answered {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
 }
