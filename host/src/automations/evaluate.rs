@@ -26,8 +26,8 @@ use super::config::AutomationConfig;
 use super::payload::LogWindow;
 use super::{Inner, evaluate};
 use crate::store::{
-    DbTime, EvaluationCommit, NewDelivery, NewRun, ObjectRef, RunStatus, RunTrigger, StoreError,
-    XactRange,
+    AutomationState, DbTime, EvaluationCommit, NewDelivery, NewRun, ObjectRef, RunStatus,
+    RunTrigger, StoreError, XactRange,
 };
 
 /// Why an evaluation runs.
@@ -86,35 +86,26 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
         Err(StoreError::NotFound { .. }) => return Ok(Outcome::Idle),
         Err(other) => return Err(other.into()),
     };
-    let state = store.automation_state(id).await?;
-    if state.paused && trigger != Trigger::Manual {
+    // A cheap pre-check, without the lease: most ingest events land inside
+    // a suppression and need no write at all.
+    if nothing_to_do(&store.automation_state(id).await?, trigger, DbTime::now()) {
         return Ok(Outcome::Idle);
     }
     let config = AutomationConfig::parse(&automation.config.0, "config")
         .map_err(|e| anyhow::anyhow!("stored config of automation {id} is invalid: {e}"))?;
-    let now = DbTime::now();
-    let suppressed = state.suppressed_until.filter(|until| until.0 > now.0);
-    // An event inside the suppression needs no lease: the scheduler is due
-    // when the suppression ends and will count it then.
-    if suppressed.is_some() && matches!(trigger, Trigger::Event { .. }) {
-        return Ok(Outcome::Idle);
-    }
-    let lease_until = DbTime(now.0 + inner.settings.lease());
+    let lease_until = DbTime(DbTime::now().0 + inner.settings.lease());
     if !store
         .claim_automation(id, &inner.owner, lease_until)
         .await?
     {
         return Ok(Outcome::Busy);
     }
-    // The state read above was a cheap pre-check; another daemon may have
-    // committed an evaluation between it and the claim. Only the state read
-    // under the lease is the truth.
+    // Another daemon may have committed an evaluation between the pre-check
+    // and the claim: only the state read under the lease is the truth.
     let state = store.automation_state(id).await?;
     let now = DbTime::now();
-    let suppressed = state.suppressed_until.filter(|until| until.0 > now.0);
-    if (state.paused && trigger != Trigger::Manual)
-        || (suppressed.is_some() && matches!(trigger, Trigger::Event { .. }))
-    {
+    let suppressed = suppression(&state, now);
+    if nothing_to_do(&state, trigger, now) {
         store
             .release_automation(id, &inner.owner, state.next_run)
             .await?;
@@ -319,6 +310,19 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
     } else {
         Ok(Outcome::Recorded(commit.runs))
     }
+}
+
+/// When the automation's suppression ends, if it is still on at `now`.
+fn suppression(state: &AutomationState, now: DbTime) -> Option<DbTime> {
+    state.suppressed_until.filter(|until| until.0 > now.0)
+}
+
+/// Whether `trigger` has nothing to do on `state` at `now`: a paused
+/// automation runs only when asked to, and an event inside a suppression
+/// is counted when the suppression ends (the scheduler is due then).
+fn nothing_to_do(state: &AutomationState, trigger: Trigger, now: DbTime) -> bool {
+    (state.paused && trigger != Trigger::Manual)
+        || (suppression(state, now).is_some() && matches!(trigger, Trigger::Event { .. }))
 }
 
 /// A run that queued one notification, and that notification.
