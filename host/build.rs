@@ -18,7 +18,7 @@ const TARGET: &str = "wasm32-wasip2";
 /// hold only one world's exports (their generated export macros share
 /// names), while cargo unifies the features of packages built together.
 /// Everything else targets `alert-destination` and builds in one go.
-pub const OWN_WORLD_PACKAGES: &[&str] = &["retention"];
+pub const OWN_WORLD_PACKAGES: &[&str] = &["retention", "s3-export"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -10,5 +10,9 @@ macro_rules! bundled {
 }
 
 /// `(file name, component bytes)` of every built-in plugin.
-pub(crate) const BUNDLED: &[(&str, &[u8])] =
-    bundled!["webhook.wasm", "slack.wasm", "retention.wasm"];
+pub(crate) const BUNDLED: &[(&str, &[u8])] = bundled![
+    "webhook.wasm",
+    "slack.wasm",
+    "retention.wasm",
+    "s3_export.wasm",
+];

@@ -3,11 +3,11 @@
 //! A Herald plugin is a WebAssembly component that targets one world of the
 //! `herald:automation@0.1.0` contract (see `wit/` in the Herald repository):
 //!
-//! | world                | you implement        | you may call                  | cargo feature |
-//! |----------------------|----------------------|-------------------------------|---------------|
-//! | `alert-destination`  | `alert::AlertDestination` | `http`, `log`            | `alert`       |
-//! | `export-destination` | (raw bindings for now)    | `object-store`, `log`    | `export`      |
-//! | `retention-policy`   | `retention::RetentionPolicy` | `records`, `log`      | `retention`   |
+//! | world                | you implement                  | you may call                            | cargo feature |
+//! |----------------------|--------------------------------|-----------------------------------------|---------------|
+//! | `alert-destination`  | `alert::AlertDestination`      | `http`, `log`                           | `alert`       |
+//! | `export-destination` | `export::ExportDestination`    | `export::object_store`, `log`           | `export`      |
+//! | `retention-policy`   | `retention::RetentionPolicy`   | `retention::records`, `log`             | `retention`   |
 //!
 //! Enable exactly one feature: a component targets one world, and the host
 //! links only the capabilities that world declares.
@@ -79,6 +79,9 @@ pub mod log;
 pub mod alert;
 #[cfg(feature = "alert")]
 pub mod http;
+
+#[cfg(feature = "export")]
+pub mod export;
 
 #[cfg(feature = "retention")]
 pub mod retention;
