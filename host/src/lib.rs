@@ -11,6 +11,7 @@
 //! * [`capabilities`]: what plugins may import (http, object store, records, log);
 //! * [`store`]: storage over SQLite or PostgreSQL, the data model;
 //! * [`filter`]: the SQL-style filter language, compiled per backend;
+//! * [`export`]: export batches: their rows, custom queries, JSON Lines and Parquet;
 //! * [`api`]: the HTTP API;
 //! * [`bench`]: the benchmarks behind `herald-bench`;
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
@@ -21,6 +22,7 @@ pub mod bench;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod filter;
 pub mod plugins;
 pub mod server;

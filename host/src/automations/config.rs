@@ -13,6 +13,11 @@ use serde_json::{Map, Value};
 
 use crate::filter::{Filter, FilterError};
 
+pub use super::export_config::{
+    DEFAULT_EXPORT_BATCH_SIZE, ExportConfig, ExportCredentials, ExportDefinition, ExportFormat,
+    ExportPath, MAX_EXPORT_BATCH_SIZE,
+};
+
 /// The longest notify interval Braintrust allows: 30 days.
 pub const MAX_INTERVAL_SECONDS: u64 = 2_592_000;
 
@@ -43,7 +48,7 @@ pub enum AutomationConfig {
     Logs(LogsConfig),
     /// Notify when a prompt's environment changes.
     EnvironmentUpdate(EnvironmentConfig),
-    /// Export data to object storage (executed by the export release).
+    /// Export data to object storage through the `s3-export` plugin.
     BtqlExport(ExportConfig),
     /// Delete old data through the `retention` plugin.
     Retention(RetentionConfig),
@@ -71,51 +76,6 @@ pub struct EnvironmentConfig {
     pub environment_filter: Vec<String>,
     /// Where to send the notification.
     pub action: Action,
-}
-
-/// What an export exports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ExportDefinition {
-    /// One row per trace.
-    LogTraces,
-    /// One row per span.
-    LogSpans,
-    /// A custom read-only query.
-    BtqlQuery {
-        /// The query.
-        btql_query: String,
-    },
-}
-
-/// Output format of an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
-    /// JSON Lines.
-    Jsonl,
-    /// Apache Parquet.
-    Parquet,
-}
-
-/// An S3 export (Braintrust's `btql_export`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportConfig {
-    /// What to export.
-    pub export_definition: ExportDefinition,
-    /// `s3://bucket/prefix`.
-    pub export_path: String,
-    /// Output format.
-    pub format: ExportFormat,
-    /// Seconds between the starts of two runs.
-    pub interval_seconds: u64,
-    /// Rows per object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch_size: Option<u64>,
-    /// Credentials for the destination (shape defined by the export release).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<Value>,
 }
 
 /// Which data a retention policy prunes.
@@ -282,18 +242,7 @@ impl AutomationConfig {
             }
             AutomationConfig::BtqlExport(c) => {
                 check_interval(c.interval_seconds, &format!("{at}.interval_seconds"))?;
-                if !c.export_path.starts_with("s3://") || c.export_path.len() <= "s3://".len() {
-                    return Err(ConfigError::new(
-                        format!("{at}.export_path"),
-                        "must be an s3://bucket/prefix URL",
-                    ));
-                }
-                if c.batch_size == Some(0) {
-                    return Err(ConfigError::new(
-                        format!("{at}.batch_size"),
-                        "must be at least 1",
-                    ));
-                }
+                c.check(at)?;
             }
             AutomationConfig::Retention(c) => {
                 if c.retention_days > 36_500 {
@@ -328,7 +277,7 @@ impl EnvironmentConfig {
     }
 }
 
-fn check_interval(seconds: u64, path: &str) -> Result<(), ConfigError> {
+pub(super) fn check_interval(seconds: u64, path: &str) -> Result<(), ConfigError> {
     if !(1..=MAX_INTERVAL_SECONDS).contains(&seconds) {
         return Err(ConfigError::new(
             path,

@@ -26,7 +26,7 @@ use super::config::AutomationConfig;
 use super::payload::LogWindow;
 use super::{Inner, evaluate};
 use crate::store::{
-    AutomationState, DbTime, EvaluationCommit, NewDelivery, NewRun, ObjectRef, RunStatus,
+    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, ObjectRef, RunStatus,
     RunTrigger, StoreError, XactRange,
 };
 
@@ -45,7 +45,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    fn run_trigger(self) -> RunTrigger {
+    pub(super) fn run_trigger(self) -> RunTrigger {
         match self {
             Trigger::Event { .. } => RunTrigger::Event,
             Trigger::Scheduled => RunTrigger::Scheduled,
@@ -152,6 +152,8 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 next_run: Some(DbTime(now.0 + interval)),
                 runs: Vec::new(),
                 deliveries: Vec::new(),
+                failures: FailureUpdate::Keep,
+                keep_export_pending: false,
             };
             let details = json!({
                 "xact_after": window.xact_after,
@@ -197,6 +199,8 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 next_run: Some(DbTime(now.0 + backstop)),
                 runs: Vec::new(),
                 deliveries: Vec::new(),
+                failures: FailureUpdate::Keep,
+                keep_export_pending: false,
             };
             if events.len() == 500 {
                 // More to read: come back at once.
@@ -277,11 +281,15 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                     details,
                 }],
                 deliveries: Vec::new(),
+                failures: FailureUpdate::Keep,
+                keep_export_pending: false,
             }
         }
-        AutomationConfig::BtqlExport(_) => {
-            store.release_automation(id, &inner.owner, None).await?;
-            return Ok(Outcome::Idle);
+        AutomationConfig::BtqlExport(export) => {
+            match super::export::run(inner, &automation, export, &state, trigger).await? {
+                Some(commit) => commit,
+                None => return Ok(Outcome::Busy),
+            }
         }
     };
 

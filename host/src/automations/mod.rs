@@ -31,6 +31,9 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod evaluate;
+pub mod export;
+pub mod export_config;
+mod lease;
 pub mod metrics;
 pub mod payload;
 pub mod retention;
@@ -135,6 +138,8 @@ pub(crate) struct Inner {
     settings: AutomationSettings,
     payloads: PayloadContext,
     metrics: Metrics,
+    /// S3 clients for exports, cached by destination settings.
+    s3: crate::capabilities::s3::S3Connector,
     /// This process's lease identity.
     owner: String,
     wake_scheduler: Notify,
@@ -170,6 +175,7 @@ impl Engine {
                 settings,
                 payloads,
                 metrics: Metrics::default(),
+                s3: Default::default(),
                 owner: format!("herald-{}-{}", std::process::id(), Uuid::new_v4().simple()),
                 wake_scheduler: Notify::new(),
                 wake_delivery: Notify::new(),

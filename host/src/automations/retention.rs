@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -182,28 +181,12 @@ pub(super) async fn apply(
         deleted: AtomicU64::new(0),
     });
     let plugin_config = json!({});
-    let heartbeat = lease.map(|id| {
-        let store = inner.store.clone();
-        let owner = inner.owner.clone();
-        let lease = inner.settings.lease();
-        tokio::spawn(async move {
-            let every = Duration::from_secs((lease.num_seconds() / 3).max(1) as u64);
-            loop {
-                tokio::time::sleep(every).await;
-                let until = DbTime(DbTime::now().0 + lease);
-                if let Err(error) = store.claim_automation(id, &owner, until).await {
-                    tracing::warn!(automation_id = %id, %error, "could not renew the lease");
-                }
-            }
-        })
-    });
+    let heartbeat = lease.map(|id| super::lease::Heartbeat::start(inner, id));
     let report = inner
         .plugins
         .apply_retention(RETENTION_PLUGIN, &plugin_config, &run, records)
         .await;
-    if let Some(heartbeat) = heartbeat {
-        heartbeat.abort();
-    }
+    drop(heartbeat);
     report
         .result
         .map(|result| RetentionReport::new(config, result, dry_run))

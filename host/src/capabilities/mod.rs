@@ -12,3 +12,4 @@ pub mod log;
 pub mod net_guard;
 pub mod object_store;
 pub mod records;
+pub mod s3;

@@ -61,6 +61,10 @@ pub fn default_allowed_hosts(plugin: &str) -> Vec<String> {
 /// Default wall-clock limit of one retention call: six hours.
 pub const RETENTION_WALL_TIME: Duration = Duration::from_secs(6 * 3600);
 
+/// Default wall-clock limit of one export call (one batch's upload):
+/// thirty minutes, for large objects over slow links.
+pub const EXPORT_WALL_TIME: Duration = Duration::from_secs(30 * 60);
+
 impl PluginPolicy {
     /// Checks the settings, naming the bad field.
     pub fn validate(&self, plugin: &str) -> Result<(), String> {
@@ -85,12 +89,15 @@ impl PluginPolicy {
 
     /// The sandbox limits this policy gives a plugin of `world`. A
     /// retention policy's default wall time is [`RETENTION_WALL_TIME`]: a
-    /// purge is a long series of host calls (its CPU budget, which excludes
-    /// time in the host, stays the usual one).
+    /// purge is a long series of host calls; an export destination's is
+    /// [`EXPORT_WALL_TIME`], for uploads (the CPU budget, which excludes
+    /// time in the host, stays the usual one for both).
     pub fn sandbox_limits(&self, world: World) -> SandboxLimits {
         let mut defaults = SandboxLimits::default();
-        if world == World::RetentionPolicy {
-            defaults.wall_time = RETENTION_WALL_TIME;
+        match world {
+            World::RetentionPolicy => defaults.wall_time = RETENTION_WALL_TIME,
+            World::ExportDestination => defaults.wall_time = EXPORT_WALL_TIME,
+            World::AlertDestination => {}
         }
         SandboxLimits {
             memory_bytes: self

@@ -47,6 +47,11 @@ pub struct AutomationState {
     pub paused_reason: Option<String>,
     /// When it was last evaluated.
     pub last_checked: Option<DbTime>,
+    /// Exports: the upper bound of the batch reserved but not yet committed.
+    pub export_pending_upto: Option<i64>,
+    /// Exports: when that batch's first attempt started (it names the
+    /// batch's date partition, so a retry writes the same key).
+    pub export_pending_started: Option<DbTime>,
 }
 
 /// The new state an evaluation commits, with the runs and deliveries it
@@ -65,6 +70,30 @@ pub struct EvaluationCommit {
     pub runs: Vec<NewRun>,
     /// Deliveries to queue.
     pub deliveries: Vec<NewDelivery>,
+    /// How the failure streak changes (exports count their own failures;
+    /// alerts leave it to the delivery worker).
+    pub failures: FailureUpdate,
+    /// Keep a reserved export batch (the attempt failed and must be redone
+    /// exactly); otherwise the commit clears it.
+    pub keep_export_pending: bool,
+}
+
+/// What an evaluation does to the failure streak and pause.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FailureUpdate {
+    /// Leave both alone.
+    #[default]
+    Keep,
+    /// The work succeeded: the streak starts over.
+    Reset,
+    /// The work failed: the streak grows by one, and the automation is
+    /// paused with this reason once it reaches `pause_after`.
+    Failed {
+        /// Why, for `paused_reason`.
+        reason: String,
+        /// The streak length that pauses.
+        pause_after: u32,
+    },
 }
 
 /// What the ingest path needs to know about an alert.
@@ -85,7 +114,8 @@ pub struct AlertWatch {
 }
 
 const STATE_COLUMNS: &str = "automation_id, next_run, lease_owner, lease_expires, watermark, \
-     window_start, suppressed_until, consecutive_failures, paused, paused_reason, last_checked";
+     window_start, suppressed_until, consecutive_failures, paused, paused_reason, last_checked, \
+     export_pending_upto, export_pending_started";
 
 impl Store {
     /// The state of one automation.
@@ -189,8 +219,31 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let update = "UPDATE automation_state SET watermark = $3, window_start = $4, \
                       suppressed_until = $5, next_run = $6, last_checked = $7, \
-                      lease_owner = NULL, lease_expires = NULL \
+                      lease_owner = NULL, lease_expires = NULL, \
+                      export_pending_upto = CASE WHEN $8 THEN export_pending_upto END, \
+                      export_pending_started = CASE WHEN $8 THEN export_pending_started END \
                       WHERE automation_id = $1 AND lease_owner = $2";
+        let (failures_sql, reason, pause_after) = match &commit.failures {
+            FailureUpdate::Keep => (None, None, 0),
+            FailureUpdate::Reset => (
+                Some("UPDATE automation_state SET consecutive_failures = 0 WHERE automation_id = $1"),
+                None,
+                0,
+            ),
+            FailureUpdate::Failed {
+                reason,
+                pause_after,
+            } => (
+                Some(
+                    "UPDATE automation_state SET consecutive_failures = consecutive_failures + 1, \
+                     paused = CASE WHEN consecutive_failures + 1 >= $3 THEN $4 ELSE paused END, \
+                     paused_reason = CASE WHEN consecutive_failures + 1 >= $3 THEN $2 \
+                     ELSE paused_reason END WHERE automation_id = $1",
+                ),
+                Some(reason.as_str()),
+                i64::from(*pause_after),
+            ),
+        };
         let now = DbTime::now();
         dispatch!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
@@ -202,12 +255,20 @@ impl Store {
                 .bind(commit.suppressed_until)
                 .bind(commit.next_run)
                 .bind(now)
+                .bind(commit.keep_export_pending)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if updated == 0 {
                 tx.rollback().await?;
                 return Ok(false);
+            }
+            if let Some(sql) = failures_sql {
+                let mut query = sqlx::query::<DB>(sql).bind(DbId(id));
+                if let Some(reason) = reason {
+                    query = query.bind(reason).bind(pause_after).bind(true);
+                }
+                query.execute(&mut *tx).await?;
             }
             for run in &commit.runs {
                 bind_run!(sqlx::query::<DB>(INSERT_RUN_SQL), run)
@@ -222,6 +283,31 @@ impl Store {
             tx.commit().await?;
         });
         Ok(true)
+    }
+
+    /// Reserves export batch `(watermark, upto]` of automation `id`, started
+    /// at `started`, before its object is written; fails (returns `false`)
+    /// when `owner` no longer holds the lease.
+    pub async fn reserve_export_batch(
+        &self,
+        id: Uuid,
+        owner: &str,
+        upto: i64,
+        started: DbTime,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE automation_state SET export_pending_upto = $3, \
+                   export_pending_started = $4 WHERE automation_id = $1 AND lease_owner = $2";
+        let updated = dispatch!(self, |pool, DB| {
+            sqlx::query::<DB>(sql)
+                .bind(DbId(id))
+                .bind(owner)
+                .bind(upto)
+                .bind(started)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(updated == 1)
     }
 
     /// Automations whose `next_run` has come, that are not paused and not
@@ -280,7 +366,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE automation_state SET paused = $2, paused_reason = NULL, \
                    consecutive_failures = 0, suppressed_until = NULL, watermark = $3, \
-                   window_start = $4, next_run = $5 WHERE automation_id = $1";
+                   window_start = $4, next_run = $5, export_pending_upto = NULL, \
+                   export_pending_started = NULL WHERE automation_id = $1";
         dispatch!(self, |pool, DB| {
             let done = sqlx::query::<DB>(sql)
                 .bind(DbId(id))

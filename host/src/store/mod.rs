@@ -41,6 +41,7 @@ pub mod automations;
 pub mod columns;
 pub mod environments;
 pub mod events;
+pub mod export;
 mod merge;
 pub mod model;
 pub mod objects;
@@ -62,13 +63,14 @@ use sqlx::sqlite::{
 };
 use tokio::sync::{Mutex, MutexGuard, broadcast};
 
-pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit};
+pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit, FailureUpdate};
 pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
 pub use columns::{DbId, DbTime};
 pub use environments::EnvironmentEvent;
 pub use model::*;
 pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
 pub use projects::ListParams;
+pub use export::BatchBounds;
 pub use query::EventQuery;
 pub use runs::{NewRun, Run, RunStatus, RunTrigger};
 pub use validate::{ValidationError, validate_event};

@@ -1,0 +1,378 @@
+//! The S3 backend of the `object-store` capability (AWS S3 and S3-compatible
+//! stores: MinIO, R2, Ceph…), built on `aws-sdk-s3`.
+//!
+//! [`S3Connector`] turns an export's settings into a client — static access
+//! keys, the AWS default chain, or an assumed IAM role — and caches clients
+//! by settings, so credentials are resolved (and roles assumed) once, not
+//! per batch. [`S3Bucket`] is what one plugin call gets: one bucket, keys
+//! confined to the export's prefix. Objects above [`MULTIPART_THRESHOLD`]
+//! are uploaded in parts. The TLS stack is rustls with ring, like the rest
+//! of the daemon (the SDK's default would build aws-lc from C).
+//!
+//! Errors keep S3's own code and message (`AccessDenied`, `NoSuchBucket`,
+//! `SignatureDoesNotMatch`…), sorted into the WIT's `store-error` cases so
+//! a plugin can tell a permanent refusal from a retryable outage.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::sts::AssumeRoleProvider;
+use aws_credential_types::Credentials;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Region, timeout::TimeoutConfig};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use parking_lot::Mutex;
+
+use super::object_store::{ObjectInfo, ObjectStore, StoreError};
+use crate::automations::config::{ExportConfig, ExportCredentials};
+
+/// Objects larger than this are uploaded in parts.
+pub const MULTIPART_THRESHOLD: usize = 32 << 20;
+
+/// The size of each part of a multipart upload (S3 allows up to 10,000).
+pub const PART_SIZE: usize = 16 << 20;
+
+/// Parts uploaded at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// The settings a client is built from: everything in an export's config
+/// that is about reaching the bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    credentials: Option<String>,
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    force_path_style: bool,
+}
+
+impl ClientKey {
+    fn of(config: &ExportConfig) -> Self {
+        Self {
+            // Serialised with the secret: two configs differing only in the
+            // secret must not share a client.
+            credentials: config
+                .credentials
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok()),
+            region: config.region.clone(),
+            endpoint_url: config.endpoint_url.clone(),
+            force_path_style: config.force_path_style.unwrap_or(false),
+        }
+    }
+}
+
+/// Builds and caches S3 clients for export configs.
+#[derive(Default)]
+pub struct S3Connector {
+    clients: Mutex<HashMap<ClientKey, Client>>,
+}
+
+impl std::fmt::Debug for S3Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Connector")
+            .field("clients", &self.clients.lock().len())
+            .finish()
+    }
+}
+
+impl S3Connector {
+    /// The bucket of `config`, ready for one plugin call.
+    pub async fn bucket(&self, config: &ExportConfig) -> S3Bucket {
+        let key = ClientKey::of(config);
+        let cached = self.clients.lock().get(&key).cloned();
+        let client = match cached {
+            Some(client) => client,
+            None => {
+                let client = build_client(config).await;
+                self.clients.lock().insert(key, client.clone());
+                client
+            }
+        };
+        let path = config.path();
+        S3Bucket {
+            client,
+            bucket: path.bucket,
+            prefix: path.prefix,
+        }
+    }
+}
+
+async fn build_client(config: &ExportConfig) -> Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let region = RegionProviderChain::first_try(config.region.clone().map(Region::new))
+        .or_default_provider()
+        .or_else(Region::new("us-east-1"));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(60))
+        .build();
+    let loader = || {
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http.clone())
+            .timeout_config(timeouts.clone())
+    };
+    let sdk = match &config.credentials {
+        Some(ExportCredentials::AccessKey {
+            access_key_id,
+            secret_access_key,
+        }) => {
+            let credentials = Credentials::new(
+                access_key_id,
+                secret_access_key,
+                None,
+                None,
+                "herald-export-config",
+            );
+            loader()
+                .region(region)
+                .credentials_provider(credentials)
+                .load()
+                .await
+        }
+        Some(ExportCredentials::AwsIam {
+            role_arn,
+            external_id,
+        }) => {
+            let base = loader().region(region).load().await;
+            let mut role = AssumeRoleProvider::builder(role_arn)
+                .session_name("herald-export")
+                .configure(&base);
+            if let Some(region) = base.region() {
+                role = role.region(region.clone());
+            }
+            if let Some(external_id) = external_id {
+                role = role.external_id(external_id);
+            }
+            let provider = role.build().await;
+            loader()
+                .region(base.region().cloned().unwrap_or(Region::new("us-east-1")))
+                .credentials_provider(provider)
+                .load()
+                .await
+        }
+        Some(ExportCredentials::Default) | None => loader().region(region).load().await,
+    };
+    let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(config.force_path_style.unwrap_or(false));
+    if let Some(endpoint) = &config.endpoint_url {
+        s3 = s3.endpoint_url(endpoint);
+    }
+    Client::from_conf(s3.build())
+}
+
+/// One export's bucket: keys are confined to its prefix.
+#[derive(Debug, Clone)]
+pub struct S3Bucket {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Bucket {
+    /// The bucket name.
+    pub fn name(&self) -> &str {
+        &self.bucket
+    }
+
+    fn check_key(&self, key: &str) -> Result<(), StoreError> {
+        let inside = self.prefix.is_empty() || key.starts_with(&format!("{}/", self.prefix));
+        if key.is_empty() || !inside || key.split('/').any(|p| p == ".." || p == ".") {
+            return Err(StoreError::AccessDenied(format!(
+                "key {key:?} is outside this export's prefix {:?}",
+                self.prefix
+            )));
+        }
+        Ok(())
+    }
+
+    async fn put_multipart(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<ObjectInfo, StoreError> {
+        let size = body.len() as u64;
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| store_error(e, "start a multipart upload of", key))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let parts: Vec<(i32, Bytes)> = (0..body.len())
+            .step_by(PART_SIZE)
+            .enumerate()
+            .map(|(i, start)| {
+                let end = (start + PART_SIZE).min(body.len());
+                (i as i32 + 1, body.slice(start..end))
+            })
+            .collect();
+        let uploaded: Result<Vec<CompletedPart>, StoreError> = futures::stream::iter(parts)
+            .map(|(number, part)| {
+                let upload_id = upload_id.clone();
+                async move {
+                    let done = self
+                        .client
+                        .upload_part()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .part_number(number)
+                        .body(ByteStream::from(part))
+                        .send()
+                        .await
+                        .map_err(|e| store_error(e, "upload a part of", key))?;
+                    Ok(CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(done.e_tag().map(str::to_string))
+                        .build())
+                }
+            })
+            .buffered(PARTS_IN_FLIGHT)
+            .try_collect()
+            .await;
+        let parts = match uploaded {
+            Ok(parts) => parts,
+            Err(error) => {
+                // Best effort: a dangling upload costs storage until the
+                // bucket's lifecycle rule (if any) cleans it up.
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .send()
+                    .await;
+                return Err(error);
+            }
+        };
+        let done = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| store_error(e, "complete the multipart upload of", key))?;
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size,
+            etag: done.e_tag().map(str::to_string),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Bucket {
+    async fn put(&self, key: &str, content_type: &str, body: Bytes) -> Result<ObjectInfo, StoreError> {
+        self.check_key(key)?;
+        if body.len() > MULTIPART_THRESHOLD {
+            return self.put_multipart(key, content_type, body).await;
+        }
+        let size = body.len() as u64;
+        let done = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| store_error(e, "write", key))?;
+        Ok(ObjectInfo {
+            key: key.to_string(),
+            size,
+            etag: done.e_tag().map(str::to_string),
+        })
+    }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Vec<u8>, StoreError> {
+        self.check_key(key)?;
+        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        if max_bytes > 0 {
+            request = request.range(format!("bytes=0-{}", max_bytes - 1));
+        }
+        let object = request.send().await.map_err(|e| store_error(e, "read", key))?;
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unreachable(format!("reading s3://{}/{key}: {e}", self.bucket)))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check_key(key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| store_error(e, "delete", key))?;
+        Ok(())
+    }
+}
+
+/// Sorts an SDK error into the WIT's cases, in plain words with S3's code.
+fn store_error<E>(error: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, action: &str, key: &str) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &error {
+        SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
+            let code = service.err().code().unwrap_or(match status {
+                403 => "AccessDenied",
+                404 => "NotFound",
+                _ => "Unknown",
+            });
+            let message = service.err().message().unwrap_or("");
+            let detail = format!("could not {action} {key}: {code} (HTTP {status}) {message}");
+            let detail = detail.trim_end().to_string();
+            match code {
+                "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken"
+                | "InvalidToken" | "AllAccessDisabled" => StoreError::AccessDenied(detail),
+                "NoSuchBucket" => StoreError::NoSuchBucket(detail),
+                "NoSuchKey" | "NotFound" => StoreError::NotFound(detail),
+                _ if status >= 500 => StoreError::Unreachable(detail),
+                _ => StoreError::Other(detail),
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unreachable(format!(
+                "could not {action} {key}: {}",
+                DisplayErrorContext(&error)
+            ))
+        }
+        _ => StoreError::Other(format!(
+            "could not {action} {key}: {}",
+            DisplayErrorContext(&error)
+        )),
+    }
+}
+
+/// Shared across the engine: one connector per daemon.
+pub type SharedS3Connector = Arc<S3Connector>;

@@ -1,0 +1,376 @@
+//! Custom export queries: a read-only `SELECT` over the project's data,
+//! parsed and confined before it reaches the database.
+//!
+//! The query may read two relations, both limited to the automation's
+//! project and to the batch's range of ingest sequence numbers:
+//!
+//! * `spans`: one row per span, with the API's columns (`id`, `_xact_id`,
+//!   `created`, `project_id`, `span_id`, `root_span_id`, `span_parents`,
+//!   `is_root`, `input`, `output`, `expected`, `error`, `scores`, `metrics`,
+//!   `metadata`, `tags`, `span_attributes`, `context`);
+//! * `traces`: one row per trace with a span in the batch — the root span's
+//!   columns plus `span_count`.
+//!
+//! Braintrust's form `FROM project_logs('<project id>', shape => 'spans')`
+//! (or `'traces'`) is accepted too, for this project's id only.
+//!
+//! It is SQL in the database's own dialect (SQLite or PostgreSQL), so JSON
+//! is reached with that dialect's operators. What is refused, each with a
+//! message naming the problem: anything but one query; writes anywhere in
+//! it (`INSERT`/`UPDATE`/`DELETE` in a CTE, `SELECT … INTO`, `FOR UPDATE`);
+//! any other table, schema-qualified names or table functions; another
+//! project's id; functions outside an allow-list (so no `pg_sleep`,
+//! `set_config`, `load_extension`, `dblink`…); parameters. On PostgreSQL the
+//! query also runs in a read-only transaction with a timeout, so a gap in
+//! this list could still not write.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, Ident, ObjectNamePart, Query, Select, SetExpr, Statement,
+    TableAlias, TableFactor, Value, VisitMut, VisitorMut,
+};
+use sqlparser::dialect::{Dialect as SqlDialect, GenericDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+use uuid::Uuid;
+
+use crate::store::Dialect;
+
+/// Functions a query may call: aggregates, string, math, date and JSON
+/// functions of SQLite and PostgreSQL, none with side effects.
+const ALLOWED_FUNCTIONS: &[&str] = &[
+    "abs", "avg", "bool_and", "bool_or", "ceil", "ceiling", "char_length", "coalesce", "concat",
+    "concat_ws", "count", "date", "date_part", "date_trunc", "datetime", "every", "exp", "floor",
+    "format", "greatest", "group_concat", "hex", "ifnull", "iif", "instr", "json", "json_agg",
+    "json_array", "json_array_length", "json_build_array", "json_build_object", "json_each",
+    "json_extract", "json_extract_path", "json_extract_path_text", "json_group_array",
+    "json_group_object", "json_object", "json_type", "json_typeof", "jsonb_agg",
+    "jsonb_array_length", "jsonb_build_object", "jsonb_extract_path", "jsonb_extract_path_text",
+    "jsonb_typeof", "julianday", "least", "left", "length", "ln", "log", "lower", "ltrim", "max",
+    "min", "mod", "now", "nullif", "percentile_cont", "power", "printf", "replace", "right",
+    "round", "rtrim", "sign", "split_part", "sqrt", "stddev", "strftime", "string_agg", "substr",
+    "substring", "sum", "to_char", "to_json", "to_jsonb", "total", "trim", "trunc", "typeof",
+    "unixepoch", "upper", "variance",
+];
+
+/// Why a custom query was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+/// A custom query checked and rewritten to read only one project's rows in
+/// a range. Run it with [`crate::store::Store::export_query`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfinedQuery {
+    /// The SQL to run, with `$1` (project id), `$2` (after) and `$3` (upto).
+    pub sql: String,
+}
+
+impl ConfinedQuery {
+    /// Parses `source` for `dialect`, checks it and confines it to
+    /// `project_id`.
+    pub fn new(source: &str, dialect: Dialect, project_id: Uuid) -> Result<Self, QueryError> {
+        let mut query = parse(source, dialect)?;
+        let mut confine = Confine {
+            project_id,
+            cte_names: Vec::new(),
+            error: None,
+        };
+        collect_cte_names(&query, &mut confine.cte_names);
+        if let Some(name) = confine
+            .cte_names
+            .iter()
+            .find(|n| matches!(n.as_str(), "spans" | "traces"))
+        {
+            return Err(QueryError(format!(
+                "a WITH clause may not redefine `{name}`; choose another name"
+            )));
+        }
+        if query.visit(&mut confine).is_break() {
+            return Err(confine
+                .error
+                .unwrap_or_else(|| QueryError("the query was refused".into())));
+        }
+        Ok(ConfinedQuery {
+            sql: format!(
+                "WITH __herald_spans AS ({spans}), __herald_traces AS ({traces}) \
+                 SELECT * FROM ({query}) AS __herald_query",
+                spans = SPANS_RELATION,
+                traces = TRACES_RELATION,
+            ),
+        })
+    }
+}
+
+fn parse(source: &str, dialect: Dialect) -> Result<Box<Query>, QueryError> {
+    let native: &dyn SqlDialect = match dialect {
+        Dialect::Sqlite => &SQLiteDialect {},
+        Dialect::Postgres => &PostgreSqlDialect {},
+    };
+    let statements = Parser::parse_sql(native, source)
+        .or_else(|native_error| Parser::parse_sql(&GenericDialect {}, source).map_err(|_| native_error))
+        .map_err(|e| QueryError(format!("not valid SQL: {e}")))?;
+    let mut statements = statements.into_iter();
+    match (statements.next(), statements.next()) {
+        (Some(Statement::Query(query)), None) => Ok(query),
+        (Some(_), None) => Err(QueryError(
+            "only a read-only SELECT query is allowed".into(),
+        )),
+        (None, _) => Err(QueryError("the query is empty".into())),
+        (Some(_), Some(_)) => Err(QueryError("only one statement is allowed".into())),
+    }
+}
+
+fn collect_cte_names(query: &Query, names: &mut Vec<String>) {
+    struct Ctes<'a>(&'a mut Vec<String>);
+    impl sqlparser::ast::Visitor for Ctes<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            if let Some(with) = &query.with {
+                self.0.extend(
+                    with.cte_tables
+                        .iter()
+                        .map(|cte| cte.alias.name.value.to_lowercase()),
+                );
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = sqlparser::ast::Visit::visit(query, &mut Ctes(names));
+}
+
+/// Checks every node and renames the allowed relations.
+struct Confine {
+    project_id: Uuid,
+    cte_names: Vec<String>,
+    error: Option<QueryError>,
+}
+
+impl Confine {
+    fn refuse(&mut self, message: String) -> ControlFlow<()> {
+        self.error = Some(QueryError(message));
+        ControlFlow::Break(())
+    }
+
+    /// `project_logs('<id>', shape => 'spans'|'traces')` → the relation.
+    fn project_logs_shape(&self, args: &[FunctionArg]) -> Result<&'static str, String> {
+        let mut shape = "spans";
+        let mut project = None;
+        for arg in args {
+            match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) if project.is_none() => {
+                    project = Some(string_literal(expr).ok_or(
+                        "project_logs() takes the project id as a string literal".to_string(),
+                    )?);
+                }
+                FunctionArg::Named { name, arg: FunctionArgExpr::Expr(expr), .. }
+                    if name.value.eq_ignore_ascii_case("shape") =>
+                {
+                    shape = match string_literal(expr).as_deref() {
+                        Some("spans") => "spans",
+                        Some("traces") => "traces",
+                        _ => return Err("project_logs() shape must be 'spans' or 'traces'".into()),
+                    };
+                }
+                other => return Err(format!("project_logs() does not take the argument {other}")),
+            }
+        }
+        let project = project.ok_or("project_logs() needs the project id".to_string())?;
+        match Uuid::parse_str(&project) {
+            Ok(id) if id == self.project_id => Ok(shape),
+            _ => Err(format!(
+                "project_logs('{project}') names another project; an export reads only its own \
+                 project ({})",
+                self.project_id
+            )),
+        }
+    }
+}
+
+fn string_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl VisitorMut for Confine {
+    type Break = ();
+
+    fn pre_visit_statement(&mut self, statement: &mut Statement) -> ControlFlow<()> {
+        self.refuse(format!(
+            "only a read-only SELECT is allowed; found `{}`",
+            first_words(&statement.to_string())
+        ))
+    }
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if !query.locks.is_empty() {
+            return self.refuse("locking clauses (FOR UPDATE, FOR SHARE) are not allowed".into());
+        }
+        if let SetExpr::Table(table) = query.body.as_ref() {
+            let name = table.table_name.as_ref().map(|n| n.value.clone());
+            return self.refuse(format!(
+                "TABLE {} is not allowed; SELECT from spans or traces",
+                name.unwrap_or_default()
+            ));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        if select.into.is_some() {
+            return self.refuse("SELECT … INTO writes a table and is not allowed".into());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        match factor {
+            TableFactor::Table {
+                name, args, alias, ..
+            } => {
+                let parts: Vec<String> = name
+                    .0
+                    .iter()
+                    .map(|part| match part {
+                        ObjectNamePart::Identifier(ident) => ident.value.to_lowercase(),
+                        ObjectNamePart::Function(f) => f.name.value.to_lowercase(),
+                    })
+                    .collect();
+                let [table] = parts.as_slice() else {
+                    return self.refuse(format!(
+                        "`{name}` is not available: a query reads only `spans` and `traces`"
+                    ));
+                };
+                let relation = match (table.as_str(), args.as_ref()) {
+                    ("spans", None) => "spans",
+                    ("traces", None) => "traces",
+                    ("project_logs", Some(function_args)) => {
+                        match self.project_logs_shape(&function_args.args) {
+                            Ok(shape) => shape,
+                            Err(message) => return self.refuse(message),
+                        }
+                    }
+                    (cte, None) if self.cte_names.iter().any(|c| c == cte) => {
+                        return ControlFlow::Continue(());
+                    }
+                    _ => {
+                        return self.refuse(format!(
+                            "`{name}` is not available: a query reads only `spans` and `traces` \
+                             (or project_logs('{}', shape => 'spans'|'traces'))",
+                            self.project_id
+                        ));
+                    }
+                };
+                if alias.is_none() {
+                    *alias = Some(TableAlias {
+                        explicit: true,
+                        name: Ident::new(table.as_str()),
+                        columns: Vec::new(),
+                        at: None,
+                    });
+                }
+                *name = vec![Ident::new(format!("__herald_{relation}"))].into();
+                *args = None;
+                ControlFlow::Continue(())
+            }
+            TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => {
+                ControlFlow::Continue(())
+            }
+            other => self.refuse(format!(
+                "`{}` is not allowed in FROM: read from spans or traces",
+                first_words(&other.to_string())
+            )),
+        }
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Function(function) => {
+                let name = function.name.to_string().to_lowercase();
+                if function.name.0.len() != 1 || !ALLOWED_FUNCTIONS.contains(&name.as_str()) {
+                    return self.refuse(format!(
+                        "function `{}` is not allowed in an export query",
+                        function.name
+                    ));
+                }
+                ControlFlow::Continue(())
+            }
+            Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => {
+                self.refuse("parameters ($1, ?) are not allowed".into())
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+fn first_words(sql: &str) -> String {
+    sql.split_whitespace().take(4).collect::<Vec<_>>().join(" ")
+}
+
+/// The `spans` relation: the project's spans in `($2, $3]`.
+const SPANS_RELATION: &str = "SELECT id, xact_id AS _xact_id, created, project_id, span_id, root_span_id, span_parents, \
+     is_root, input, output, expected, error, scores, metrics, metadata, tags, span_attributes, \
+     context FROM events WHERE object_type = 'project_logs' AND object_id = $1 \
+     AND xact_id > $2 AND xact_id <= $3";
+
+/// The `traces` relation: the root spans of the traces with a span in
+/// `($2, $3]`, with how many spans each has up to `$3`.
+const TRACES_RELATION: &str = "SELECT r.id, r.xact_id AS _xact_id, r.created, r.project_id, r.span_id, r.root_span_id, \
+     r.input, r.output, r.expected, r.error, r.scores, r.metrics, r.metadata, r.tags, \
+     r.span_attributes, r.context, (SELECT COUNT(*) FROM events c \
+     WHERE c.object_type = 'project_logs' AND c.object_id = $1 \
+     AND c.root_span_id = r.root_span_id AND c.xact_id <= $3) AS span_count \
+     FROM events r WHERE r.object_type = 'project_logs' AND r.object_id = $1 AND r.is_root \
+     AND r.root_span_id IN (SELECT t.root_span_id FROM events t \
+     WHERE t.object_type = 'project_logs' AND t.object_id = $1 AND t.xact_id > $2 \
+     AND t.xact_id <= $3)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROJECT: &str = "6f1c0e2a-0b8e-4c59-9d51-3f0f6d7a1b11";
+
+    fn confine(sql: &str) -> Result<ConfinedQuery, QueryError> {
+        ConfinedQuery::new(sql, Dialect::Sqlite, Uuid::parse_str(PROJECT).unwrap())
+    }
+
+    #[test]
+    fn reads_of_spans_and_traces_are_confined() {
+        let q = confine("SELECT id, metadata FROM spans WHERE is_root").unwrap();
+        assert!(q.sql.contains("FROM __herald_spans AS spans"), "{}", q.sql);
+        let q = confine(&format!(
+            "SELECT count(*) AS n FROM project_logs('{PROJECT}', shape => 'traces') t"
+        ))
+        .unwrap();
+        assert!(q.sql.contains("FROM __herald_traces AS t"), "{}", q.sql);
+        let q = confine("WITH x AS (SELECT id FROM spans) SELECT * FROM x").unwrap();
+        assert!(q.sql.contains("FROM __herald_spans AS spans"), "{}", q.sql);
+    }
+
+    #[test]
+    fn other_projects_tables_writes_and_functions_are_refused() {
+        let other = "00000000-0000-4000-8000-000000000000";
+        let cases = [
+            (format!("SELECT * FROM project_logs('{other}')"), "another project"),
+            ("SELECT * FROM events".into(), "`events` is not available"),
+            ("SELECT * FROM main.spans".into(), "is not available"),
+            ("DELETE FROM spans".into(), "only a read-only SELECT"),
+            ("SELECT 1; SELECT 2".into(), "only one statement"),
+            ("SELECT load_extension('x')".into(), "function `load_extension`"),
+            ("SELECT * INTO t FROM spans".into(), "INTO"),
+            ("SELECT * FROM spans WHERE id = $1".into(), "parameters"),
+            ("SELEC id".into(), "not valid SQL"),
+            ("WITH spans AS (SELECT 1) SELECT * FROM spans".into(), "redefine"),
+        ];
+        for (sql, expected) in cases {
+            let error = confine(&sql).unwrap_err().0;
+            assert!(error.contains(expected), "{sql}: {error}");
+        }
+    }
+}
