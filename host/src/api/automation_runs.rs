@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -14,9 +14,10 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, OptionalJsonBody, QueryParams, parse_id};
 use super::projects::starting_after;
 use super::{AppState, ObjectList};
-use crate::automations::config::RetentionConfig;
+use crate::automations::config::{ExportConfig, RetentionConfig};
 use crate::automations::test_alert::{TestError, TestOutcome};
 use crate::automations::{AutomationConfig, AutomationStatus, RunNowError};
+use crate::plugins::CheckStep;
 use crate::store::{DbTime, Run, StoredAutomation};
 
 /// Query parameters of `GET …/runs`.
@@ -107,9 +108,6 @@ pub async fn run_once(
         Ok(run) => Ok(Json(run)),
         Err(RunNowError::Store(e)) => Err(e.into()),
         Err(RunNowError::Internal(e)) => Err(ApiError::Internal(e)),
-        Err(e @ RunNowError::NotSupported(_)) => {
-            Err(ApiError::bad_request("not_supported", e.to_string(), None))
-        }
         Err(e) => Err(ApiError::Conflict(e.to_string())),
     }
 }
@@ -119,7 +117,7 @@ pub async fn run_once(
     params(("automation_id" = String, Path, description = "Automation id")),
     request_body = Option<TestOptions>,
     responses((status = 200, body = TestOutcome,
-               description = "What was sent; for a retention automation a RetentionReport (a dry run)"),
+               description = "What was sent; for a retention automation a RetentionReport (a dry run), for an export a DestinationCheck"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn test_saved(
     State(state): State<AppState>,
@@ -131,8 +129,12 @@ pub async fn test_saved(
     let config = AutomationConfig::parse(&stored.config.0, "config")
         .map_err(super::automations::config_error)?;
     let options = options.unwrap_or_default();
-    if let AutomationConfig::Retention(retention) = &config {
-        return preview(&state, stored.project_id, retention).await;
+    match &config {
+        AutomationConfig::Retention(retention) => {
+            return preview(&state, stored.project_id, retention).await;
+        }
+        AutomationConfig::BtqlExport(export) => return check_destination(&state, export).await,
+        _ => {}
     }
     let outcome = state
         .automations
@@ -161,11 +163,40 @@ async fn preview(
     }
 }
 
+/// What an export's test found: each step of writing, reading back and
+/// deleting a small object at the export's path.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DestinationCheck {
+    /// Whether every step worked.
+    pub ok: bool,
+    /// The bucket checked.
+    pub bucket: String,
+    /// The steps, in order; the first failure ends the check.
+    pub steps: Vec<CheckStep>,
+}
+
+/// An export automation's test: write, read back and delete a test object.
+async fn check_destination(state: &AppState, config: &ExportConfig) -> Result<Response, ApiError> {
+    match state.automations.check_export_destination(config).await {
+        Ok(steps) => Ok(Json(DestinationCheck {
+            ok: !steps.is_empty() && steps.iter().all(|s| s.ok),
+            bucket: config.path().bucket,
+            steps,
+        })
+        .into_response()),
+        Err(error) => Err(ApiError::bad_request(
+            "plugin_failed",
+            format!("the destination check failed: {error}"),
+            None,
+        )),
+    }
+}
+
 /// Send a test notification for a config that is not saved.
 #[utoipa::path(post, path = "/v1/project_automation/test", tag = "automations",
     request_body = TestUnsaved,
     responses((status = 200, body = TestOutcome,
-               description = "What was sent; for a retention config a RetentionReport (a dry run)"),
+               description = "What was sent; for a retention config a RetentionReport (a dry run), for an export a DestinationCheck"),
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn test_unsaved(
     State(state): State<AppState>,
@@ -173,8 +204,12 @@ pub async fn test_unsaved(
 ) -> Result<Response, ApiError> {
     state.store.project(body.project_id).await?;
     let config = prepare_config(&state, &body.config, None).await?;
-    if let AutomationConfig::Retention(retention) = &config {
-        return preview(&state, body.project_id, retention).await;
+    match &config {
+        AutomationConfig::Retention(retention) => {
+            return preview(&state, body.project_id, retention).await;
+        }
+        AutomationConfig::BtqlExport(export) => return check_destination(&state, export).await,
+        _ => {}
     }
     let draft = StoredAutomation {
         id: Uuid::nil(),
@@ -218,6 +253,20 @@ pub async fn resume(
     params(("automation_id" = String, Path, description = "Automation id")),
     responses((status = 200, body = AutomationStatus), (status = 404, body = ErrorBody)))]
 pub async fn reset_state(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<AutomationStatus>, ApiError> {
+    Ok(Json(
+        state.automations.reset_state(automation_id(&raw)?).await?,
+    ))
+}
+
+/// Reset an export's cursor so everything is exported again (recorded in
+/// its run history); for other automations the same as `…/reset_state`.
+#[utoipa::path(post, path = "/v1/project_automation/{automation_id}/reset", tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id")),
+    responses((status = 200, body = AutomationStatus), (status = 404, body = ErrorBody)))]
+pub async fn reset(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<AutomationStatus>, ApiError> {

@@ -102,6 +102,18 @@ pub async fn prepare_config(
 ) -> Result<AutomationConfig, ApiError> {
     let plugins = state.automations.plugins();
     let mut config = AutomationConfig::parse(value, "config").map_err(config_error)?;
+    if let (Some(AutomationConfig::BtqlExport(before)), AutomationConfig::BtqlExport(after)) =
+        (stored, &config)
+        && before.export_path != after.export_path
+    {
+        return Err(config_error(ConfigError::new(
+            "config.export_path",
+            format!(
+                "cannot change after creation (it is {}): objects already written stay where                  they are; create a new automation for a new path",
+                before.export_path
+            ),
+        )));
+    }
     restore_secrets(plugins, &mut config, stored, "config").map_err(config_error)?;
     if let Some(action) = config.action() {
         validate_action(plugins, action, "config.action")

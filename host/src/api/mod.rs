@@ -14,7 +14,7 @@
 //! | `GET /v1/environment_event` | the history of environment assignments |
 //! | `GET /v1/plugins` | loaded plugins and files that failed to load |
 //! | `POST/PUT/GET /v1/project_automation`, `GET/PATCH/DELETE …/{id}` | automations ([`automations`]) |
-//! | `GET …/{id}/runs`, `GET …/{id}/status`, `POST …/{id}/run`, `…/test`, `…/resume`, `…/reset_state`, `POST /v1/project_automation/test` | operating them ([`automation_runs`]) |
+//! | `GET …/{id}/runs`, `GET …/{id}/status`, `POST …/{id}/run`, `…/test`, `…/resume`, `…/reset_state`, `…/reset`, `POST /v1/project_automation/test` | operating them ([`automation_runs`]) |
 //! | `GET /metrics` | Prometheus metrics |
 //!
 //! Every route but `/healthz` needs `Authorization: Bearer <key>` ([`auth`]).
@@ -130,7 +130,11 @@ impl AppState {
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
-    components(schemas(error::ErrorBody, crate::automations::retention::RetentionReport))
+    components(schemas(
+        error::ErrorBody,
+        crate::automations::retention::RetentionReport,
+        automation_runs::DestinationCheck
+    ))
 )]
 struct ApiDoc;
 
@@ -216,6 +220,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation_runs::test_unsaved))
         .routes(routes!(automation_runs::resume))
         .routes(routes!(automation_runs::reset_state))
+        .routes(routes!(automation_runs::reset))
         .routes(routes!(automation_runs::metrics))
 }
 

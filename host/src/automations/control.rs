@@ -7,14 +7,14 @@ use uuid::Uuid;
 use super::Engine;
 use super::config::AutomationConfig;
 use super::evaluate::{Outcome, Trigger, evaluate_until_claimed};
-use crate::store::{DbTime, ObjectRef, Run, StoreError, XactRange};
+use crate::store::{DbTime, NewRun, ObjectRef, Run, RunStatus, RunTrigger, StoreError, XactRange};
 
 /// An automation's state as `GET …/status` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AutomationStatus {
     /// The automation.
     pub automation_id: Uuid,
-    /// `active`, `suppressed`, `paused` or `not_scheduled`.
+    /// `active`, `suppressed` or `paused`.
     pub state: &'static str,
     /// Why it is paused.
     pub paused_reason: Option<String>,
@@ -45,9 +45,6 @@ pub enum RunNowError {
     /// The automation is paused.
     #[error("the automation is paused ({0}); POST …/resume first")]
     Paused(String),
-    /// Export and retention automations run with their own releases.
-    #[error("running {0} automations is not supported yet")]
-    NotSupported(&'static str),
     /// Another daemon kept the lease.
     #[error("another daemon is running this automation; try again")]
     Busy,
@@ -80,7 +77,9 @@ impl Engine {
             AutomationConfig::Retention(retention) => {
                 Some(now + chrono::TimeDelta::seconds(retention.interval() as i64))
             }
-            AutomationConfig::BtqlExport(_) => None,
+            // An export starts from the beginning of the project's logs
+            // (`start_from` narrows it), and its first run is due now.
+            AutomationConfig::BtqlExport(_) => return Ok((0, Some(DbTime::now()))),
         };
         Ok((watermark, next_run.map(DbTime)))
     }
@@ -89,15 +88,12 @@ impl Engine {
     /// it recorded.
     pub async fn run_now(&self, id: Uuid) -> Result<Run, RunNowError> {
         let store = &self.inner.store;
-        let automation = store.automation(id).await?;
+        store.automation(id).await?;
         let state = store.automation_state(id).await?;
         if state.paused {
             return Err(RunNowError::Paused(
                 state.paused_reason.unwrap_or_else(|| "paused".into()),
             ));
-        }
-        if automation.event_type == "btql_export" {
-            return Err(RunNowError::NotSupported("btql_export"));
         }
         let attempts = (self.inner.settings.lease_seconds as u32).saturating_mul(10);
         match evaluate_until_claimed(&self.inner, id, Trigger::Manual, attempts).await? {
@@ -134,8 +130,6 @@ impl Engine {
         }
         let state_name = if state.paused {
             "paused"
-        } else if automation.event_type == "btql_export" {
-            "not_scheduled"
         } else if suppressed_until.is_some() {
             "suppressed"
         } else {
@@ -165,17 +159,47 @@ impl Engine {
     }
 
     /// Forgets automation `id`'s suppression, carried-over matches, failure
-    /// streak and pause; it looks only at data written from now on.
+    /// streak and pause: an alert looks only at data written from now on,
+    /// an export starts again from the beginning (everything is exported
+    /// again) and records the reset in its run history.
     pub async fn reset_state(&self, id: Uuid) -> Result<AutomationStatus, StoreError> {
-        let automation = self.inner.store.automation(id).await?;
+        let store = &self.inner.store;
+        let automation = store.automation(id).await?;
+        let previous = store.automation_state(id).await?;
         let (watermark, next_run) = match AutomationConfig::parse(&automation.config.0, "config") {
             Ok(config) => self.starting_point(&config).await?,
-            Err(_) => (self.inner.store.current_xact_id().await?, None),
+            Err(_) => (store.current_xact_id().await?, None),
         };
-        self.inner
-            .store
+        store
             .reset_automation_state(id, watermark, next_run)
             .await?;
+        if automation.event_type == "btql_export" {
+            let now = DbTime::now();
+            store
+                .insert_run(&NewRun {
+                    id: Uuid::now_v7(),
+                    automation_id: id,
+                    event_type: automation.event_type.clone(),
+                    trigger: RunTrigger::Manual,
+                    status: RunStatus::Succeeded,
+                    started: now,
+                    finished: Some(now),
+                    matched_rows: None,
+                    deliveries: 0,
+                    attempts: 0,
+                    error: None,
+                    details: serde_json::json!({
+                        "action": "reset",
+                        "message": format!(
+                            "cursor reset from {} to {watermark}: every row will be exported again",
+                            previous.watermark
+                        ),
+                        "cursor_before": previous.watermark,
+                        "cursor_after": watermark,
+                    }),
+                })
+                .await?;
+        }
         tracing::info!(automation_id = %id, watermark, "automation state reset");
         self.after_state_change().await;
         self.status(id).await

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use super::config::{Action, AutomationConfig, ConfigError};
+use super::config::{Action, AutomationConfig, ConfigError, ExportConfig, ExportCredentials};
 use crate::plugins::{CallError, PluginRuntime, World};
 
 /// What secret fields read as.
@@ -106,8 +106,25 @@ fn secret_pointers(plugins: &PluginRuntime, action: &Action) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Replaces every secret field of the config's action with [`REDACTED`].
+/// The export's secret access key, if its credentials have one.
+fn export_secret(config: &mut AutomationConfig) -> Option<&mut String> {
+    match config {
+        AutomationConfig::BtqlExport(ExportConfig {
+            credentials: Some(ExportCredentials::AccessKey {
+                secret_access_key, ..
+            }),
+            ..
+        }) => Some(secret_access_key),
+        _ => None,
+    }
+}
+
+/// Replaces every secret field of the config's action (or the export's
+/// secret access key) with [`REDACTED`].
 pub fn redact(plugins: &PluginRuntime, config: &mut AutomationConfig) {
+    if let Some(secret) = export_secret(config) {
+        *secret = REDACTED.into();
+    }
     let Some(action) = config.action_mut() else {
         return;
     };
@@ -128,6 +145,20 @@ pub fn restore_secrets(
     stored: Option<&AutomationConfig>,
     at: &str,
 ) -> Result<(), ConfigError> {
+    if let Some(secret) = export_secret(config)
+        && secret == REDACTED
+    {
+        let previous = stored.cloned().as_mut().and_then(export_secret).cloned();
+        match previous {
+            Some(previous) => *secret = previous,
+            None => {
+                return Err(ConfigError::new(
+                    format!("{at}.credentials.secret_access_key"),
+                    "is the redaction placeholder but no secret is stored to keep; send the value",
+                ));
+            }
+        }
+    }
     let stored_action = stored.and_then(AutomationConfig::action);
     let Some(action) = config.action_mut() else {
         return Ok(());

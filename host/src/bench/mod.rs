@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod ingest;
 pub mod plugins;
 pub mod retention;
+pub mod s3_server;
 
 use std::time::Duration;
 

@@ -106,7 +106,8 @@ impl S3Connector {
     }
 }
 
-async fn build_client(config: &ExportConfig) -> Client {
+/// A client for `config`'s destination (uncached: [`S3Connector`] caches).
+pub async fn build_client(config: &ExportConfig) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
