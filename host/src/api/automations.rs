@@ -20,7 +20,9 @@ use super::extract::{JsonBody, parse_id};
 use super::projects::check_name;
 use super::{AppState, ObjectList};
 use crate::automations::validate::{redact, restore_secrets, validate_action};
+use crate::automations::config::{ExportConfig, ExportDefinition};
 use crate::automations::{AutomationConfig, ConfigError};
+use crate::export::query::ConfinedQuery;
 use crate::store::{AutomationListParams, AutomationWrite, DbTime, StoredAutomation};
 
 /// An automation as the API shows it (secrets redacted).
@@ -93,10 +95,11 @@ pub fn config_error(err: ConfigError) -> ApiError {
     ApiError::bad_request("invalid_config", err.message, Some(err.path))
 }
 
-/// Parses and checks a config for writing; `stored` supplies secrets the
-/// client sent back redacted.
+/// Parses and checks a config for writing to project `project_id`;
+/// `stored` supplies secrets the client sent back redacted.
 pub async fn prepare_config(
     state: &AppState,
+    project_id: Uuid,
     value: &Value,
     stored: Option<&AutomationConfig>,
 ) -> Result<AutomationConfig, ApiError> {
@@ -115,6 +118,15 @@ pub async fn prepare_config(
         )));
     }
     restore_secrets(plugins, &mut config, stored, "config").map_err(config_error)?;
+    if let AutomationConfig::BtqlExport(ExportConfig {
+        export_definition: ExportDefinition::BtqlQuery { btql_query },
+        ..
+    }) = &config
+    {
+        ConfinedQuery::new(btql_query, state.store.dialect(), project_id).map_err(|e| {
+            config_error(ConfigError::new("config.export_definition.btql_query", e.0))
+        })?;
+    }
     if let Some(action) = config.action() {
         validate_action(plugins, action, "config.action")
             .await
@@ -154,7 +166,7 @@ async fn write_of(
 ) -> Result<(AutomationWrite, AutomationConfig), ApiError> {
     check_name(&body.name, "name")?;
     let previous = stored.and_then(parse_stored);
-    let config = prepare_config(state, &body.config, previous.as_ref()).await?;
+    let config = prepare_config(state, body.project_id, &body.config, previous.as_ref()).await?;
     let write = AutomationWrite {
         project_id: body.project_id,
         name: body.name,
@@ -309,7 +321,7 @@ pub async fn patch_automation(
     let config = match &body.config {
         Some(value) => {
             let previous = parse_stored(&current);
-            Some(prepare_config(&state, value, previous.as_ref()).await?)
+            Some(prepare_config(&state, current.project_id, value, previous.as_ref()).await?)
         }
         None => None,
     };

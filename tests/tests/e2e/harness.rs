@@ -329,6 +329,11 @@ impl Daemon {
     /// Blocks for as long as start-up takes; call it from
     /// `spawn_blocking` in async tests.
     pub fn serve(data_dir: &Path, extra_args: &[&OsStr]) -> Daemon {
+        Self::serve_with_env(data_dir, extra_args, &[])
+    }
+
+    /// [`Daemon::serve`] with extra environment variables.
+    pub fn serve_with_env(data_dir: &Path, extra_args: &[&OsStr], env: &[(&str, &str)]) -> Daemon {
         let cache = data_dir.join("cache");
         if !cache.exists() {
             std::fs::create_dir_all(data_dir).expect("data dir");
@@ -341,6 +346,7 @@ impl Daemon {
             .env("HERALD_API_KEYS", DAEMON_KEY)
             .env_remove("HERALD_CONFIG")
             .env_remove("HERALD_DATABASE_URL")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -378,6 +384,11 @@ impl Daemon {
             url: format!("http://{address}"),
             logs,
         }
+    }
+
+    /// Whether the process has exited (crashed, aborted or was killed).
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// The daemon's last 200 lines of log, for failure messages.

@@ -64,6 +64,17 @@ impl Herald {
         database_url: Option<&str>,
         data: Arc<TempDir>,
     ) -> Herald {
+        Self::start_with_env(settings, database_url, data, &[]).await
+    }
+
+    /// [`Herald::start_with`] with extra environment variables.
+    pub async fn start_with_env(
+        settings: &str,
+        database_url: Option<&str>,
+        data: Arc<TempDir>,
+        env: &[(&'static str, &'static str)],
+    ) -> Herald {
+        let env = env.to_vec();
         let config = data.path().join("herald.toml");
         std::fs::write(&config, settings).unwrap();
         let mut args: Vec<std::ffi::OsString> = vec![
@@ -77,7 +88,7 @@ impl Herald {
         let dir = data.path().to_path_buf();
         let daemon = tokio::task::spawn_blocking(move || {
             let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-            Daemon::serve(&dir, &args)
+            Daemon::serve_with_env(&dir, &args, &env)
         })
         .await
         .unwrap();

@@ -8,6 +8,7 @@
 //! variants fail, unless `HERALD_TEST_SKIP_POSTGRES=1` says to skip them.
 
 mod connect;
+mod export;
 mod errors;
 mod filters;
 mod ingest;

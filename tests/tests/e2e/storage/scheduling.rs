@@ -7,7 +7,7 @@
 use chrono::TimeDelta;
 use herald::store::outbox::AttemptOutcome;
 use herald::store::{
-    AutomationWrite, DbTime, EvaluationCommit, NewDelivery, NewRun, RunStatus, RunTrigger, Store,
+    AutomationWrite, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, RunStatus, RunTrigger, Store,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -17,7 +17,8 @@ use super::{Backend, TestDb, both_backends};
 both_backends!(
     leases_are_exclusive_and_expire,
     a_commit_without_the_lease_writes_nothing,
-    the_outbox_is_claimed_once_and_failures_pause
+    the_outbox_is_claimed_once_and_failures_pause,
+    a_reserved_export_batch_outlives_failures_and_clears_on_success
 );
 
 fn later(seconds: i64) -> DbTime {
@@ -142,6 +143,8 @@ fn commit_with(automation_id: Uuid, event_id: &str) -> (EvaluationCommit, Uuid) 
             payload: json!({"details": {"count": 3}}),
             triggered_at: DbTime::now(),
         }],
+        failures: FailureUpdate::Keep,
+        keep_export_pending: false,
     };
     (commit, run_id)
 }
@@ -282,4 +285,52 @@ async fn the_outbox_is_claimed_once_and_failures_pause(backend: Backend) {
     store.resume_automation(id).await.unwrap();
     let state = store.automation_state(id).await.unwrap();
     assert!(!state.paused && state.consecutive_failures == 0);
+}
+
+/// An export batch is reserved under the lease; a failed attempt keeps the
+/// reservation (so the retry redoes exactly that batch) and counts towards
+/// the pause; a successful commit moves the cursor and clears it.
+async fn a_reserved_export_batch_outlives_failures_and_clears_on_success(backend: Backend) {
+    let (_db, store, id) = setup(backend).await;
+    let started = DbTime::now();
+    assert!(
+        !store.reserve_export_batch(id, "daemon-a", 10, started).await.unwrap(),
+        "no reservation without the lease"
+    );
+    assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
+    assert!(store.reserve_export_batch(id, "daemon-a", 10, started).await.unwrap());
+    let failed = |keep: bool, failures: FailureUpdate| EvaluationCommit {
+        watermark: 0,
+        window_start: started,
+        suppressed_until: None,
+        next_run: Some(later(1)),
+        runs: Vec::new(),
+        deliveries: Vec::new(),
+        failures,
+        keep_export_pending: keep,
+    };
+    for attempt in 1..=2 {
+        assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
+        let commit = failed(
+            true,
+            FailureUpdate::Failed { reason: "bucket unreachable".into(), pause_after: 2 },
+        );
+        assert!(store.commit_evaluation(id, "daemon-a", &commit).await.unwrap());
+        let state = store.automation_state(id).await.unwrap();
+        assert_eq!(state.export_pending_upto, Some(10), "attempt {attempt} keeps the batch");
+        assert_eq!(
+            state.export_pending_started.map(|t| t.0.timestamp_millis()),
+            Some(started.0.timestamp_millis()),
+            "and its start time, which names its object"
+        );
+        assert_eq!(state.consecutive_failures, attempt);
+        assert_eq!(state.paused, attempt == 2, "paused after two failures in a row");
+    }
+    assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
+    let mut done = failed(false, FailureUpdate::Reset);
+    done.watermark = 10;
+    assert!(store.commit_evaluation(id, "daemon-a", &done).await.unwrap());
+    let state = store.automation_state(id).await.unwrap();
+    assert_eq!((state.watermark, state.export_pending_upto), (10, None));
+    assert_eq!(state.consecutive_failures, 0);
 }
