@@ -4,7 +4,9 @@
 //!
 //! It is not a mock: requests are signed by the same `aws-sdk-s3` client
 //! the daemon uses and verified against the server's one access key, so a
-//! wrong secret fails with `SignatureDoesNotMatch` exactly as on AWS.
+//! wrong secret fails with `SignatureDoesNotMatch` exactly as on AWS. One
+//! gap of `s3s-fs` is closed here: it writes into a bucket that does not
+//! exist, where S3 answers `NoSuchBucket`; [`Buckets`] refuses as S3 does.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,7 +20,64 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use s3s::dto::{
+    AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
+    CompleteMultipartUploadOutput, CreateBucketInput, CreateBucketOutput,
+    CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteObjectInput,
+    DeleteObjectOutput, GetObjectInput, GetObjectOutput, ListObjectsV2Input, ListObjectsV2Output,
+    PutObjectInput, PutObjectOutput, UploadPartInput, UploadPartOutput,
+};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
 use crate::automations::config::ExportConfig;
+
+/// `s3s-fs` with S3's bucket checks on writes: the operations the daemon
+/// and the tests use, forwarded.
+struct Buckets {
+    fs: s3s_fs::FileSystem,
+    root: std::path::PathBuf,
+}
+
+impl Buckets {
+    fn exists(&self, bucket: &str) -> S3Result<()> {
+        let valid = !bucket.is_empty() && !bucket.contains(['/', '.']);
+        if valid && self.root.join(bucket).is_dir() {
+            Ok(())
+        } else {
+            Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"))
+        }
+    }
+}
+
+/// Forwards each listed operation to `s3s-fs`, checking the bucket first
+/// where the operation has one to check.
+macro_rules! forward {
+    ($($method:ident($input:ty) -> $output:ty, check: $check:expr;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for Buckets {
+            $(
+                async fn $method(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    if $check {
+                        self.exists(&req.input.bucket)?;
+                    }
+                    self.fs.$method(req).await
+                }
+            )*
+        }
+    };
+}
+
+forward! {
+    create_bucket(CreateBucketInput) -> CreateBucketOutput, check: false;
+    put_object(PutObjectInput) -> PutObjectOutput, check: true;
+    get_object(GetObjectInput) -> GetObjectOutput, check: true;
+    delete_object(DeleteObjectInput) -> DeleteObjectOutput, check: true;
+    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output, check: true;
+    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput, check: true;
+    upload_part(UploadPartInput) -> UploadPartOutput, check: true;
+    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput, check: true;
+    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput, check: false;
+}
 
 /// The access key id the loopback server accepts.
 pub const ACCESS_KEY_ID: &str = "HERALDLOOPBACKKEY";
@@ -43,7 +102,10 @@ impl LoopbackS3 {
     pub async fn start(root: &Path) -> anyhow::Result<Self> {
         let fs = s3s_fs::FileSystem::new(root)
             .map_err(|e| anyhow::anyhow!("opening {}: {e:?}", root.display()))?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(Buckets {
+            fs,
+            root: root.to_path_buf(),
+        });
         builder.set_auth(SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
         let service = builder.build();
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -77,7 +139,6 @@ impl LoopbackS3 {
     /// An S3 client for this server.
     pub async fn client(&self) -> aws_sdk_s3::Client {
         let mut config = self.destination();
-        config["event_type"] = "btql_export".into();
         config["export_definition"] = json!({"type": "log_spans"});
         config["export_path"] = "s3://unused".into();
         config["format"] = "jsonl".into();

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
@@ -111,17 +110,21 @@ pub async fn build_client(config: &ExportConfig) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let region = RegionProviderChain::first_try(config.region.clone().map(Region::new))
-        .or_default_provider()
-        .or_else(Region::new("us-east-1"));
+    // No region given: the default chain's (environment, profile), else
+    // us-east-1. The chain is the loader's own, so it uses our HTTP client.
+    let region = config.region.clone().map(Region::new);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(60))
         .build();
     let loader = || {
-        aws_config::defaults(BehaviorVersion::latest())
+        let loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http.clone())
-            .timeout_config(timeouts.clone())
+            .timeout_config(timeouts.clone());
+        match &region {
+            Some(region) => loader.region(region.clone()),
+            None => loader,
+        }
     };
     let sdk = match &config.credentials {
         Some(ExportCredentials::AccessKey {
@@ -136,7 +139,6 @@ pub async fn build_client(config: &ExportConfig) -> Client {
                 "herald-export-config",
             );
             loader()
-                .region(region)
                 .credentials_provider(credentials)
                 .load()
                 .await
@@ -145,7 +147,7 @@ pub async fn build_client(config: &ExportConfig) -> Client {
             role_arn,
             external_id,
         }) => {
-            let base = loader().region(region).load().await;
+            let base = loader().load().await;
             let mut role = AssumeRoleProvider::builder(role_arn)
                 .session_name("herald-export")
                 .configure(&base);
@@ -157,15 +159,17 @@ pub async fn build_client(config: &ExportConfig) -> Client {
             }
             let provider = role.build().await;
             loader()
-                .region(base.region().cloned().unwrap_or(Region::new("us-east-1")))
                 .credentials_provider(provider)
                 .load()
                 .await
         }
-        Some(ExportCredentials::Default) | None => loader().region(region).load().await,
+        Some(ExportCredentials::Default) | None => loader().load().await,
     };
     let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(config.force_path_style.unwrap_or(false));
+    if sdk.region().is_none() {
+        s3 = s3.region(Region::new("us-east-1"));
+    }
     if let Some(endpoint) = &config.endpoint_url {
         s3 = s3.endpoint_url(endpoint);
     }

@@ -163,14 +163,19 @@ impl Confine {
                         "project_logs() takes the project id as a string literal".to_string(),
                     )?);
                 }
-                FunctionArg::Named { name, arg: FunctionArgExpr::Expr(expr), .. }
-                    if name.value.eq_ignore_ascii_case("shape") =>
-                {
-                    shape = match string_literal(expr).as_deref() {
-                        Some("spans") => "spans",
-                        Some("traces") => "traces",
-                        _ => return Err("project_logs() shape must be 'spans' or 'traces'".into()),
-                    };
+                FunctionArg::Named {
+                    name,
+                    arg: FunctionArgExpr::Expr(expr),
+                    ..
+                } if name.value.eq_ignore_ascii_case("shape") => {
+                    shape = shape_of(expr)?;
+                }
+                FunctionArg::ExprNamed {
+                    name: Expr::Identifier(name),
+                    arg: FunctionArgExpr::Expr(expr),
+                    ..
+                } if name.value.eq_ignore_ascii_case("shape") => {
+                    shape = shape_of(expr)?;
                 }
                 other => return Err(format!("project_logs() does not take the argument {other}")),
             }
@@ -184,6 +189,14 @@ impl Confine {
                 self.project_id
             )),
         }
+    }
+}
+
+fn shape_of(expr: &Expr) -> Result<&'static str, String> {
+    match string_literal(expr).as_deref() {
+        Some("spans") => Ok("spans"),
+        Some("traces") => Ok("traces"),
+        _ => Err("project_logs() shape must be 'spans' or 'traces'".into()),
     }
 }
 

@@ -155,7 +155,7 @@ async fn automations_are_created_listed_changed_and_deleted() {
     let retention = h.create(&p2, "retention", retention_config.clone()).await;
     assert_eq!(retention["config"], retention_config);
     let status = h.status(&id(&export)).await;
-    assert_eq!(status["state"], "not_scheduled", "{status}");
+    assert_eq!(status["state"], "active", "{status}");
     let (env, export, retention) = (id(&env), id(&export), id(&retention));
 
     // Listing: newest first, filtered, paginated.
