@@ -92,6 +92,12 @@ impl Api {
         self.send(path, body, Some(timeout)).await
     }
 
+    /// Gets `path`; fails unless the answer is a 2xx.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let request = self.client.get(format!("{}{path}", self.base)).bearer_auth(KEY);
+        Self::answer(request, "GET", path).await
+    }
+
     async fn send(
         &self,
         path: &str,
@@ -106,14 +112,22 @@ impl Api {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
+        Self::answer(request, "POST", path).await
+    }
+
+    async fn answer(
+        request: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
+    ) -> anyhow::Result<Value> {
         let response = request
             .send()
             .await
-            .with_context(|| format!("POST {path}"))?;
+            .with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         let text = response.text().await?;
         if !status.is_success() {
-            bail!("POST {path} answered {status}: {text}");
+            bail!("{method} {path} answered {status}: {text}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }

@@ -5,7 +5,9 @@
 
 pub mod alerts;
 pub mod daemon;
+pub mod export;
 pub mod ingest;
+mod memory;
 pub mod plugins;
 pub mod retention;
 pub mod s3_server;

@@ -25,6 +25,8 @@ enum Command {
     Alerts(herald::bench::alerts::AlertsArgs),
     /// Retention purge of 2M of 4M spans on SQLite while ingest goes on: rows/s, memory, ingest p99.
     Retention(herald::bench::retention::RetentionArgs),
+    /// Export of 1M spans of ~1 KB to a loopback S3 server as Parquet and JSON Lines: rows/s, MB/s, memory.
+    Export(herald::bench::export::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
             Command::Ingest(args) => herald::bench::ingest::run(args).await,
             Command::Alerts(args) => herald::bench::alerts::run(args).await,
             Command::Retention(args) => herald::bench::retention::run(args).await,
+            Command::Export(args) => herald::bench::export::run(args).await,
         }
     });
     match result {

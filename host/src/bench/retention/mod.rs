@@ -39,10 +39,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-mod memory;
-mod seed;
+pub(crate) mod seed;
 
-use memory::{Memory, RssSampler, mb};
+use super::memory::{Memory, RssSampler, SAMPLE_EVERY, mb};
 use seed::{file_size, live_span, merge, now_rfc3339, seed_in_child, seed_span, split, sqlite_url};
 
 use super::Percentiles;
@@ -98,8 +97,6 @@ const WARM_UP: Duration = Duration::from_secs(1);
 const RETENTION_DAYS: i64 = 30;
 /// How old the old spans are.
 const OLD_DAYS: i64 = 60;
-/// How often memory is sampled.
-const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// Goals of the issue.
 const GOAL_MEMORY_MB: f64 = 200.0;
 const GOAL_P99_MS: f64 = 250.0;

@@ -27,7 +27,7 @@ pub(super) fn merge(into: &mut Value, from: Value) {
     }
 }
 
-pub(super) fn sqlite_url(path: &Path) -> String {
+pub(crate) fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
@@ -35,12 +35,12 @@ pub(super) fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
-pub(super) fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Seeded span `i`, in traces of `trace_spans`, created at `created`.
-pub(super) fn seed_span(i: usize, trace_spans: usize, created: &str) -> Value {
+pub(crate) fn seed_span(i: usize, trace_spans: usize, created: &str) -> Value {
     let root_index = i - i % trace_spans;
     let root = format!("span-{root_index:010}");
     let models = ["gpt-4o", "gpt-4.1", "claude-3-5-sonnet", "llama-3.1-70b"];
@@ -79,7 +79,7 @@ pub(super) fn live_span(n: u64) -> Value {
 }
 
 /// Runs the seeding child process; returns its JSON line.
-pub(super) async fn seed_in_child(db: &Path, args: &RetentionArgs) -> anyhow::Result<Value> {
+pub(crate) async fn seed_in_child(db: &Path, args: &RetentionArgs) -> anyhow::Result<Value> {
     let exe = std::env::current_exe().context("locating herald-bench")?;
     let mut command = std::process::Command::new(exe);
     command

@@ -1,29 +1,30 @@
 //! This process's memory, read from `/proc/self/status`, and a sampler
-//! that records the maximum resident size while the purge runs.
+//! that records the resident size while a benchmark's work runs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::SAMPLE_EVERY;
+/// How often memory is sampled.
+pub(crate) const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// This process's memory, in kB, from `/proc/self/status`.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Memory {
+pub(crate) struct Memory {
     /// `VmRSS`: resident now.
-    pub(super) rss: u64,
+    pub(crate) rss: u64,
     /// `VmHWM`: the peak of `VmRSS` so far.
-    pub(super) hwm: u64,
+    pub(crate) hwm: u64,
     /// `RssAnon`: the heap and stacks.
-    pub(super) anon: u64,
+    pub(crate) anon: u64,
     /// `RssFile`: mapped files (the binary, libraries).
-    pub(super) file: u64,
+    pub(crate) file: u64,
     /// `RssShmem`: shared memory (SQLite's WAL index is a shared mapping).
-    pub(super) shmem: u64,
+    pub(crate) shmem: u64,
 }
 
 impl Memory {
-    pub(super) fn read() -> Self {
+    pub(crate) fn read() -> Self {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let field = |name: &str| {
             status
@@ -43,19 +44,19 @@ impl Memory {
     }
 }
 
-pub(super) fn mb(kb: u64) -> f64 {
+pub(crate) fn mb(kb: u64) -> f64 {
     (kb as f64 / 1024.0 * 10.0).round() / 10.0
 }
 
 /// Samples `VmRSS` every [`SAMPLE_EVERY`] on its own thread (so a busy
 /// runtime cannot starve it) until dropped.
-pub(super) struct RssSampler {
-    pub(super) stop: Arc<AtomicBool>,
-    pub(super) thread: Option<std::thread::JoinHandle<Vec<(Instant, Memory)>>>,
+pub(crate) struct RssSampler {
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) thread: Option<std::thread::JoinHandle<Vec<(Instant, Memory)>>>,
 }
 
 impl RssSampler {
-    pub(super) fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -72,7 +73,7 @@ impl RssSampler {
         }
     }
 
-    pub(super) fn finish(mut self) -> Vec<(Instant, Memory)> {
+    pub(crate) fn finish(mut self) -> Vec<(Instant, Memory)> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .take()
