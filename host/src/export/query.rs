@@ -361,7 +361,7 @@ mod tests {
             "SELECT count(*) AS n FROM project_logs('{PROJECT}', shape => 'traces') t"
         ))
         .unwrap();
-        assert!(q.sql.contains("FROM __herald_traces AS t"), "{}", q.sql);
+        assert!(q.sql.contains("FROM __herald_traces t)"), "{}", q.sql);
         let q = confine("WITH x AS (SELECT id FROM spans) SELECT * FROM x").unwrap();
         assert!(q.sql.contains("FROM __herald_spans AS spans"), "{}", q.sql);
     }

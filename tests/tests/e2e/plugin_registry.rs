@@ -205,8 +205,8 @@ async fn compiled_components_come_from_the_cache_after_a_restart() {
     assert_eq!(compiled_from(&first, "webhook"), CompileSource::Compiled);
     let entries = std::fs::read_dir(cache.path()).unwrap().count();
     assert_eq!(
-        entries, 4,
-        "one cache entry per component (noop, webhook, slack, retention)"
+        entries, 5,
+        "one cache entry per component (noop, webhook, slack, retention, s3-export)"
     );
     drop(first);
 
