@@ -26,8 +26,8 @@ use super::config::AutomationConfig;
 use super::payload::LogWindow;
 use super::{Inner, evaluate};
 use crate::store::{
-    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, ObjectRef, RunStatus,
-    RunTrigger, StoreError, XactRange,
+    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, ObjectRef,
+    RunStatus, RunTrigger, StoreError, XactRange,
 };
 
 /// Why an evaluation runs.

@@ -39,8 +39,7 @@ use crate::export::query::ConfinedQuery;
 use crate::export::rows::ExportRows;
 use crate::plugins::{CheckStep, ExportBatch};
 use crate::store::{
-    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewRun, RunStatus,
-    StoredAutomation,
+    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewRun, RunStatus, StoredAutomation,
 };
 
 /// The plugin that writes export batches.
@@ -51,9 +50,8 @@ pub const FAULT_INJECTION_ENV: &str = "HERALD_FAULT_INJECTION";
 
 fn crash_after_write() -> bool {
     static ARMED: OnceLock<bool> = OnceLock::new();
-    *ARMED.get_or_init(|| {
-        std::env::var(FAULT_INJECTION_ENV).is_ok_and(|v| v == "export-after-write")
-    })
+    *ARMED
+        .get_or_init(|| std::env::var(FAULT_INJECTION_ENV).is_ok_and(|v| v == "export-after-write"))
 }
 
 /// The plugin's config: only where the objects go inside the bucket.
@@ -81,7 +79,11 @@ async fn read_rows(
         }
         ExportDefinition::BtqlQuery { btql_query } => {
             let query = ConfinedQuery::new(btql_query, store.dialect(), project_id)?;
-            ExportRows::Query(store.export_query(&query.sql, project_id, after, upto).await?)
+            ExportRows::Query(
+                store
+                    .export_query(&query.sql, project_id, after, upto)
+                    .await?,
+            )
         }
     })
 }
@@ -199,7 +201,9 @@ pub(super) async fn run(
     };
     let started = state.export_pending_started.unwrap_or(now);
     if state.export_pending_upto.is_none()
-        && !store.reserve_export_batch(id, &inner.owner, upto, started).await?
+        && !store
+            .reserve_export_batch(id, &inner.owner, upto, started)
+            .await?
     {
         return Ok(None);
     }
@@ -238,7 +242,14 @@ pub(super) async fn run(
             } else {
                 DbTime(started.0 + interval)
             });
-            let mut run = export_run(automation, trigger, RunStatus::Succeeded, started, details, None);
+            let mut run = export_run(
+                automation,
+                trigger,
+                RunStatus::Succeeded,
+                started,
+                details,
+                None,
+            );
             run.matched_rows = Some(outcome.rows as i64);
             commit.runs.push(run);
         }

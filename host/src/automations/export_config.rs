@@ -265,7 +265,10 @@ mod tests {
     #[test]
     fn export_paths_parse_into_bucket_and_prefix() {
         let path = ExportPath::parse("s3://my-bucket/a/b/").unwrap();
-        assert_eq!((path.bucket.as_str(), path.prefix.as_str()), ("my-bucket", "a/b"));
+        assert_eq!(
+            (path.bucket.as_str(), path.prefix.as_str()),
+            ("my-bucket", "a/b")
+        );
         let path = ExportPath::parse("s3://my-bucket").unwrap();
         assert_eq!(path.prefix, "");
         assert!(ExportPath::parse("https://x/y").is_err());

@@ -110,9 +110,10 @@ fn secret_pointers(plugins: &PluginRuntime, action: &Action) -> Vec<String> {
 fn export_secret(config: &mut AutomationConfig) -> Option<&mut String> {
     match config {
         AutomationConfig::BtqlExport(ExportConfig {
-            credentials: Some(ExportCredentials::AccessKey {
-                secret_access_key, ..
-            }),
+            credentials:
+                Some(ExportCredentials::AccessKey {
+                    secret_access_key, ..
+                }),
             ..
         }) => Some(secret_access_key),
         _ => None,

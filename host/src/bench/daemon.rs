@@ -94,7 +94,10 @@ impl Api {
 
     /// Gets `path`; fails unless the answer is a 2xx.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let request = self.client.get(format!("{}{path}", self.base)).bearer_auth(KEY);
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(KEY);
         Self::answer(request, "GET", path).await
     }
 

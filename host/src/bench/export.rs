@@ -117,8 +117,16 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Value> {
         println!(
             "  goals: Parquet >= {GOAL_PARQUET_ROWS_PER_SEC:.0} rows/s: {} ({rate:.0}); \
              peak memory < {GOAL_MEMORY_MB:.0} MB: {} ({peak:.1} MB)",
-            if rate >= GOAL_PARQUET_ROWS_PER_SEC { "met" } else { "MISSED" },
-            if peak < GOAL_MEMORY_MB { "met" } else { "MISSED" },
+            if rate >= GOAL_PARQUET_ROWS_PER_SEC {
+                "met"
+            } else {
+                "MISSED"
+            },
+            if peak < GOAL_MEMORY_MB {
+                "met"
+            } else {
+                "MISSED"
+            },
         );
     }
     Ok(figures)
@@ -132,7 +140,9 @@ async fn read_baseline(db: &Path, project: &str, batch_size: u64) -> anyhow::Res
     let started = Instant::now();
     let mut cursor = 0;
     while let Some(bounds) = store.next_export_batch(project, cursor, batch_size).await? {
-        let rows = store.export_spans(project, cursor, bounds.upto, None).await?;
+        let rows = store
+            .export_spans(project, cursor, bounds.upto, None)
+            .await?;
         std::hint::black_box(rows);
         cursor = bounds.upto;
     }
@@ -182,10 +192,15 @@ async fn export_once(
             json!({"project_id": project, "name": format!("bench {format}"), "config": config}),
         )
         .await?;
-    let id = created["id"].as_str().context("no automation id")?.to_owned();
+    let id = created["id"]
+        .as_str()
+        .context("no automation id")?
+        .to_owned();
     let mut last_report = Instant::now();
     loop {
-        let status = api.get(&format!("/v1/project_automation/{id}/status")).await?;
+        let status = api
+            .get(&format!("/v1/project_automation/{id}/status"))
+            .await?;
         if status["watermark"].as_i64() == Some(last) {
             break;
         }
@@ -193,7 +208,10 @@ async fn export_once(
             bail!("the export failed: {error}");
         }
         if started.elapsed() > TIMEOUT {
-            bail!("the export did not finish within {} s: {status}", TIMEOUT.as_secs());
+            bail!(
+                "the export did not finish within {} s: {status}",
+                TIMEOUT.as_secs()
+            );
         }
         if last_report.elapsed() > Duration::from_secs(5) {
             println!("    … cursor {} of {last}", status["watermark"]);
@@ -210,7 +228,10 @@ async fn export_once(
     drop(s3);
     std::fs::remove_dir_all(&objects_root).ok();
     if rows != args.spans as u64 {
-        bail!("EXPORT BENCH FAILED: the bucket holds {rows} {format} rows, expected {}", args.spans);
+        bail!(
+            "EXPORT BENCH FAILED: the bucket holds {rows} {format} rows, expected {}",
+            args.spans
+        );
     }
     let written_mb = bytes as f64 / 1e6;
     Ok(json!({
@@ -238,7 +259,10 @@ fn count_rows(dir: &Path, format: &str) -> anyhow::Result<(u64, u64, u64)> {
                 pending.push(path);
                 continue;
             }
-            let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            let extension = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
             if extension != format {
                 continue;
             }

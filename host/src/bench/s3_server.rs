@@ -23,9 +23,9 @@ use tokio::task::JoinHandle;
 use s3s::dto::{
     AbortMultipartUploadInput, AbortMultipartUploadOutput, CompleteMultipartUploadInput,
     CompleteMultipartUploadOutput, CreateBucketInput, CreateBucketOutput,
-    CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteObjectInput,
-    DeleteObjectOutput, GetObjectInput, GetObjectOutput, ListObjectsV2Input, ListObjectsV2Output,
-    PutObjectInput, PutObjectOutput, UploadPartInput, UploadPartOutput,
+    CreateMultipartUploadInput, CreateMultipartUploadOutput, DeleteObjectInput, DeleteObjectOutput,
+    GetObjectInput, GetObjectOutput, ListObjectsV2Input, ListObjectsV2Output, PutObjectInput,
+    PutObjectOutput, UploadPartInput, UploadPartOutput,
 };
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
@@ -44,7 +44,10 @@ impl Buckets {
         if valid && self.root.join(bucket).is_dir() {
             Ok(())
         } else {
-            Err(s3_error!(NoSuchBucket, "The specified bucket does not exist"))
+            Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            ))
         }
     }
 }
@@ -161,7 +164,11 @@ impl LoopbackS3 {
     }
 
     /// Every object in `bucket` under `prefix`, as `(key, bytes)`, by key.
-    pub async fn objects(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    pub async fn objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let client = self.client().await;
         let mut keys = Vec::new();
         let mut token = None;
@@ -174,7 +181,11 @@ impl LoopbackS3 {
                 .send()
                 .await
                 .with_context(|| format!("listing {bucket}/{prefix}"))?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
             token = page.next_continuation_token().map(str::to_string);
             if token.is_none() {
                 break;

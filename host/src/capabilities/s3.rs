@@ -138,10 +138,7 @@ pub async fn build_client(config: &ExportConfig) -> Client {
                 None,
                 "herald-export-config",
             );
-            loader()
-                .credentials_provider(credentials)
-                .load()
-                .await
+            loader().credentials_provider(credentials).load().await
         }
         Some(ExportCredentials::AwsIam {
             role_arn,
@@ -158,10 +155,7 @@ pub async fn build_client(config: &ExportConfig) -> Client {
                 role = role.external_id(external_id);
             }
             let provider = role.build().await;
-            loader()
-                .credentials_provider(provider)
-                .load()
-                .await
+            loader().credentials_provider(provider).load().await
         }
         Some(ExportCredentials::Default) | None => loader().load().await,
     };
@@ -290,7 +284,12 @@ impl S3Bucket {
 
 #[async_trait::async_trait]
 impl ObjectStore for S3Bucket {
-    async fn put(&self, key: &str, content_type: &str, body: Bytes) -> Result<ObjectInfo, StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<ObjectInfo, StoreError> {
         self.check_key(key)?;
         if body.len() > MULTIPART_THRESHOLD {
             return self.put_multipart(key, content_type, body).await;
@@ -319,12 +318,13 @@ impl ObjectStore for S3Bucket {
         if max_bytes > 0 {
             request = request.range(format!("bytes=0-{}", max_bytes - 1));
         }
-        let object = request.send().await.map_err(|e| store_error(e, "read", key))?;
-        let body = object
-            .body
-            .collect()
+        let object = request
+            .send()
             .await
-            .map_err(|e| StoreError::Unreachable(format!("reading s3://{}/{key}: {e}", self.bucket)))?;
+            .map_err(|e| store_error(e, "read", key))?;
+        let body = object.body.collect().await.map_err(|e| {
+            StoreError::Unreachable(format!("reading s3://{}/{key}: {e}", self.bucket))
+        })?;
         Ok(body.into_bytes().to_vec())
     }
 
@@ -342,7 +342,11 @@ impl ObjectStore for S3Bucket {
 }
 
 /// Sorts an SDK error into the WIT's cases, in plain words with S3's code.
-fn store_error<E>(error: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, action: &str, key: &str) -> StoreError
+fn store_error<E>(
+    error: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    action: &str,
+    key: &str,
+) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -358,8 +362,12 @@ where
             let detail = format!("could not {action} {key}: {code} (HTTP {status}) {message}");
             let detail = detail.trim_end().to_string();
             match code {
-                "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken"
-                | "InvalidToken" | "AllAccessDisabled" => StoreError::AccessDenied(detail),
+                "AccessDenied"
+                | "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "InvalidToken"
+                | "AllAccessDisabled" => StoreError::AccessDenied(detail),
                 "NoSuchBucket" => StoreError::NoSuchBucket(detail),
                 "NoSuchKey" | "NotFound" => StoreError::NotFound(detail),
                 _ if status >= 500 => StoreError::Unreachable(detail),

@@ -126,7 +126,10 @@ pub fn aggregate_traces(spans: Vec<SpanRecord>) -> Vec<TraceRecord> {
             .or_default()
             .add(span);
     }
-    let mut out: Vec<TraceRecord> = traces.into_values().filter_map(TraceBuilder::finish).collect();
+    let mut out: Vec<TraceRecord> = traces
+        .into_values()
+        .filter_map(TraceBuilder::finish)
+        .collect();
     out.sort_by_key(|t| t.xact_id);
     out
 }
@@ -218,9 +221,20 @@ mod tests {
     #[test]
     fn traces_aggregate_scores_tokens_cost_and_duration() {
         let traces = aggregate_traces(vec![
-            span("r", "r", 3, r#"{"acc": 1}"#, r#"{"start": 10, "end": 12, "prompt_tokens": 5}"#),
-            span("c", "r", 7, r#"{"acc": 0.5, "f1": 0.2}"#,
-                 r#"{"start": 11, "end": 15, "prompt_tokens": 7, "estimated_cost": 0.25}"#),
+            span(
+                "r",
+                "r",
+                3,
+                r#"{"acc": 1}"#,
+                r#"{"start": 10, "end": 12, "prompt_tokens": 5}"#,
+            ),
+            span(
+                "c",
+                "r",
+                7,
+                r#"{"acc": 0.5, "f1": 0.2}"#,
+                r#"{"start": 11, "end": 15, "prompt_tokens": 7, "estimated_cost": 0.25}"#,
+            ),
             span("orphan", "missing-root", 9, "{}", "{}"),
         ]);
         assert_eq!(traces.len(), 1, "a trace without its root is not exported");

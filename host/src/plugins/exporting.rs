@@ -93,11 +93,10 @@ impl PluginRuntime {
                 };
                 let handle = store.data_mut().table.push(body.clone())?;
                 let instance = pre.instantiate_async(&mut *store).await?;
-                let answer = instance
+                instance
                     .herald_automation_exporting()
                     .call_export_batch(&mut *store, &json, &wit_batch, handle)
-                    .await;
-                answer
+                    .await
             })
             .await;
         report.map(|answer| match answer {

@@ -226,7 +226,9 @@ impl Store {
         let (failures_sql, reason, pause_after) = match &commit.failures {
             FailureUpdate::Keep => (None, None, 0),
             FailureUpdate::Reset => (
-                Some("UPDATE automation_state SET consecutive_failures = 0 WHERE automation_id = $1"),
+                Some(
+                    "UPDATE automation_state SET consecutive_failures = 0 WHERE automation_id = $1",
+                ),
                 None,
                 0,
             ),

@@ -67,10 +67,10 @@ pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit, Failur
 pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
 pub use columns::{DbId, DbTime};
 pub use environments::EnvironmentEvent;
+pub use export::BatchBounds;
 pub use model::*;
 pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
 pub use projects::ListParams;
-pub use export::BatchBounds;
 pub use query::EventQuery;
 pub use runs::{NewRun, Run, RunStatus, RunTrigger};
 pub use validate::{ValidationError, validate_event};

@@ -26,7 +26,11 @@ pub fn content_type(format: ExportFormat) -> &'static str {
 }
 
 /// Encodes `rows` of project `project_id` as `format`.
-pub fn encode(rows: &ExportRows, format: ExportFormat, project_id: Uuid) -> anyhow::Result<Vec<u8>> {
+pub fn encode(
+    rows: &ExportRows,
+    format: ExportFormat,
+    project_id: Uuid,
+) -> anyhow::Result<Vec<u8>> {
     match format {
         ExportFormat::Jsonl => Ok(jsonl::encode(rows, project_id)),
         ExportFormat::Parquet => parquet::encode(rows, project_id),

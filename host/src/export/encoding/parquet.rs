@@ -68,9 +68,7 @@ pub fn encode(rows: &ExportRows, project_id: Uuid) -> anyhow::Result<Vec<u8>> {
                 .chunks(ROWS_PER_GROUP)
                 .map(|chunk| log_batch(chunk.iter().map(LogRow::Trace), &project)),
         ),
-        ExportRows::Query(query) => Box::new(
-            query_batches(query).into_iter(),
-        ),
+        ExportRows::Query(query) => Box::new(query_batches(query).into_iter()),
     };
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
@@ -90,7 +88,9 @@ pub fn encode(rows: &ExportRows, project_id: Uuid) -> anyhow::Result<Vec<u8>> {
                     .context("starting the Parquet file")?,
             ),
         };
-        writer.write(&batch).context("writing a Parquet row group")?;
+        writer
+            .write(&batch)
+            .context("writing a Parquet row group")?;
     }
     // No rows: still a valid file, with no columns.
     let writer = match writer {
@@ -135,7 +135,10 @@ fn number_map(
 }
 
 /// One record batch of spans or traces.
-fn log_batch<'a>(rows: impl Iterator<Item = LogRow<'a>>, project: &str) -> anyhow::Result<RecordBatch> {
+fn log_batch<'a>(
+    rows: impl Iterator<Item = LogRow<'a>>,
+    project: &str,
+) -> anyhow::Result<RecordBatch> {
     let mut id = StringBuilder::new();
     let mut xact = Int64Builder::new();
     let mut created = TimestampMicrosecondBuilder::new().with_timezone("UTC");
@@ -179,7 +182,11 @@ fn log_batch<'a>(rows: impl Iterator<Item = LogRow<'a>>, project: &str) -> anyho
                 let own_scores = span.json[SCORES].as_deref();
                 number_map(&mut scores, &numeric_map(own_scores), own_scores.is_some())?;
                 let own_metrics = span.json[METRICS].as_deref();
-                number_map(&mut metrics, &numeric_map(own_metrics), own_metrics.is_some())?;
+                number_map(
+                    &mut metrics,
+                    &numeric_map(own_metrics),
+                    own_metrics.is_some(),
+                )?;
             }
             LogRow::Trace(trace) => {
                 traces = true;
@@ -249,9 +256,8 @@ fn column_kind<'a>(values: impl Iterator<Item = &'a Value>) -> ColumnKind {
         kind = Some(match (kind, this) {
             (None, this) => this,
             (Some(a), b) if a == b => a,
-            (Some(ColumnKind::Int), ColumnKind::Float) | (Some(ColumnKind::Float), ColumnKind::Int) => {
-                ColumnKind::Float
-            }
+            (Some(ColumnKind::Int), ColumnKind::Float)
+            | (Some(ColumnKind::Float), ColumnKind::Int) => ColumnKind::Float,
             _ => ColumnKind::Json,
         });
     }
@@ -281,13 +287,21 @@ fn query_batches(query: &QueryRows) -> Vec<anyhow::Result<RecordBatch>> {
 fn query_column(rows: &[Vec<Value>], i: usize, kind: ColumnKind) -> ArrayRef {
     let values = rows.iter().map(|row| &row[i]);
     match kind {
-        ColumnKind::Int => Arc::new(values.map(Value::as_i64).collect::<arrow_array::Int64Array>()),
-        ColumnKind::Float => {
-            Arc::new(values.map(Value::as_f64).collect::<arrow_array::Float64Array>())
-        }
-        ColumnKind::Bool => {
-            Arc::new(values.map(Value::as_bool).collect::<arrow_array::BooleanArray>())
-        }
+        ColumnKind::Int => Arc::new(
+            values
+                .map(Value::as_i64)
+                .collect::<arrow_array::Int64Array>(),
+        ),
+        ColumnKind::Float => Arc::new(
+            values
+                .map(Value::as_f64)
+                .collect::<arrow_array::Float64Array>(),
+        ),
+        ColumnKind::Bool => Arc::new(
+            values
+                .map(Value::as_bool)
+                .collect::<arrow_array::BooleanArray>(),
+        ),
         ColumnKind::Text | ColumnKind::Json => Arc::new(
             values
                 .map(|v| match v {
@@ -367,7 +381,10 @@ mod tests {
         let batches = read(encode(&ExportRows::Query(query), Uuid::new_v4()).unwrap());
         let schema = batches[0].schema();
         assert_eq!(schema.field(0).data_type(), &arrow_schema::DataType::Int64);
-        assert_eq!(schema.field(1).data_type(), &arrow_schema::DataType::Float64);
+        assert_eq!(
+            schema.field(1).data_type(),
+            &arrow_schema::DataType::Float64
+        );
         assert_eq!(schema.field(2).data_type(), &arrow_schema::DataType::Utf8);
     }
 }

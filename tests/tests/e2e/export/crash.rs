@@ -39,10 +39,14 @@ async fn a_crash_between_write_and_commit_leaves_every_row_exactly_once() {
         .unwrap()
         .to_string();
 
-    wait_until(DEADLINE, "the daemon to abort after its first write", || {
-        let exited = h.daemon.has_exited();
-        async move { exited }
-    })
+    wait_until(
+        DEADLINE,
+        "the daemon to abort after its first write",
+        || {
+            let exited = h.daemon.has_exited();
+            async move { exited }
+        },
+    )
     .await;
     let written = s3.objects(BUCKET, "herald/").await.unwrap();
     assert_eq!(written.len(), 1, "the object was written before the crash");
@@ -55,14 +59,22 @@ async fn a_crash_between_write_and_commit_leaves_every_row_exactly_once() {
     })
     .await;
     let objects = s3.objects(BUCKET, "herald/").await.unwrap();
-    assert_eq!(objects.len(), 3, "the retried batch overwrote its object: {:?}",
-        objects.iter().map(|(k, _)| k).collect::<Vec<_>>());
-    assert!(objects.iter().any(|(k, _)| *k == first_key), "same key on retry");
+    assert_eq!(
+        objects.len(),
+        3,
+        "the retried batch overwrote its object: {:?}",
+        objects.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    assert!(
+        objects.iter().any(|(k, _)| *k == first_key),
+        "same key on retry"
+    );
     let rows = rows_by_id(&objects);
     assert_eq!(rows.len(), 24, "every row exactly once");
     let runs = h.runs(&id).await;
     assert!(
-        runs.iter().any(|r| r["details"]["retry_of_reserved_batch"] == true),
+        runs.iter()
+            .any(|r| r["details"]["retry_of_reserved_batch"] == true),
         "the history shows the reserved batch was redone: {runs:?}"
     );
 }

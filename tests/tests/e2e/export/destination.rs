@@ -16,23 +16,41 @@ async fn test_endpoint_secrets_and_the_immutable_path() {
     s3.create_bucket(BUCKET).await.unwrap();
     let h = Herald::start(SETTINGS).await;
     let project = h.project("destinations").await;
-    let good = export_config(&s3.destination(), json!({"type": "log_spans"}), "jsonl", 100);
+    let good = export_config(
+        &s3.destination(),
+        json!({"type": "log_spans"}),
+        "jsonl",
+        100,
+    );
 
     // A good bucket: three steps, all fine, nothing left behind.
     let check = h
-        .post("/v1/project_automation/test", json!({"project_id": project, "config": good}))
+        .post(
+            "/v1/project_automation/test",
+            json!({"project_id": project, "config": good}),
+        )
         .await;
     assert_eq!(check["ok"], true, "{check}");
-    let steps: Vec<&str> = check["steps"].as_array().unwrap().iter()
-        .map(|s| s["step"].as_str().unwrap()).collect();
+    let steps: Vec<&str> = check["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
     assert_eq!(steps, ["write", "read", "delete"], "{check}");
-    assert!(s3.objects(BUCKET, "").await.unwrap().is_empty(), "the test object is deleted");
+    assert!(
+        s3.objects(BUCKET, "").await.unwrap().is_empty(),
+        "the test object is deleted"
+    );
 
     // A missing bucket, and a wrong secret: the store's own error.
     let mut missing = good.clone();
     missing["export_path"] = "s3://no-such-bucket/x".into();
     let check = h
-        .post("/v1/project_automation/test", json!({"project_id": project, "config": missing}))
+        .post(
+            "/v1/project_automation/test",
+            json!({"project_id": project, "config": missing}),
+        )
         .await;
     assert_eq!(check["ok"], false, "{check}");
     assert_eq!(check["steps"][0]["ok"], false, "{check}");
@@ -41,32 +59,53 @@ async fn test_endpoint_secrets_and_the_immutable_path() {
     let mut wrong = good.clone();
     wrong["credentials"]["secret_access_key"] = "not-the-secret".into();
     let check = h
-        .post("/v1/project_automation/test", json!({"project_id": project, "config": wrong}))
+        .post(
+            "/v1/project_automation/test",
+            json!({"project_id": project, "config": wrong}),
+        )
         .await;
     let message = check["steps"][0]["message"].as_str().unwrap();
-    assert!(message.contains("access denied") && message.contains("SignatureDoesNotMatch"),
-        "{message}");
+    assert!(
+        message.contains("access denied") && message.contains("SignatureDoesNotMatch"),
+        "{message}"
+    );
 
     // Saved: the secret reads back redacted, survives a round trip, works.
     let saved = h.create(&project, "saved", good.clone()).await;
     let id = saved["id"].as_str().unwrap();
-    assert_eq!(saved["config"]["credentials"]["secret_access_key"], "[redacted]");
+    assert_eq!(
+        saved["config"]["credentials"]["secret_access_key"],
+        "[redacted]"
+    );
     let mut round_trip = saved["config"].clone();
     round_trip["batch_size"] = 50.into();
     let patched = h
-        .ok(Method::PATCH, &format!("/v1/project_automation/{id}"), Some(json!({"config": round_trip})))
+        .ok(
+            Method::PATCH,
+            &format!("/v1/project_automation/{id}"),
+            Some(json!({"config": round_trip})),
+        )
         .await;
     assert_eq!(patched["config"]["batch_size"], 50);
-    let check = h.post(&format!("/v1/project_automation/{id}/test"), json!({})).await;
+    let check = h
+        .post(&format!("/v1/project_automation/{id}/test"), json!({}))
+        .await;
     assert_eq!(check["ok"], true, "the kept secret still works: {check}");
     let logs = h.daemon.logs();
-    assert!(!logs.contains(herald::bench::s3_server::SECRET_ACCESS_KEY), "no secret in logs");
+    assert!(
+        !logs.contains(herald::bench::s3_server::SECRET_ACCESS_KEY),
+        "no secret in logs"
+    );
 
     // The path is fixed at creation.
     let mut moved = patched["config"].clone();
     moved["export_path"] = format!("s3://{BUCKET}/elsewhere").into();
     let (status, body): (u16, Value) = h
-        .call(Method::PATCH, &format!("/v1/project_automation/{id}"), Some(json!({"config": moved})))
+        .call(
+            Method::PATCH,
+            &format!("/v1/project_automation/{id}"),
+            Some(json!({"config": moved})),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["path"], "config.export_path", "{body}");

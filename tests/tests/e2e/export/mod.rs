@@ -42,7 +42,12 @@ const JSON_TEXT: [&str; 7] = [
 
 /// An export config to the loopback server `destination` (its
 /// `LoopbackS3::destination()`), exporting `definition` as `format`.
-pub fn export_config(destination: &Value, definition: Value, format: &str, batch_size: u64) -> Value {
+pub fn export_config(
+    destination: &Value,
+    definition: Value,
+    format: &str,
+    batch_size: u64,
+) -> Value {
     let mut config = json!({
         "event_type": "btql_export",
         "export_definition": definition,
@@ -62,7 +67,10 @@ pub fn export_config(destination: &Value, definition: Value, format: &str, batch
 pub fn rows_of(key: &str, bytes: &[u8]) -> Vec<Value> {
     if key.ends_with(".jsonl") {
         let text = std::str::from_utf8(bytes).expect("JSON Lines are UTF-8");
-        assert!(text.ends_with('\n'), "{key}: every line ends with a newline");
+        assert!(
+            text.ends_with('\n'),
+            "{key}: every line ends with a newline"
+        );
         text.lines()
             .map(|line| canonical(serde_json::from_str(line).expect("each line is JSON")))
             .collect()
@@ -120,7 +128,9 @@ fn cell(name: &str, column: &dyn Array, row: usize) -> Value {
         DataType::List(_) => {
             let list = column.as_list::<i32>().value(row);
             let items = list.as_string::<i32>();
-            (0..items.len()).map(|i| Value::from(items.value(i))).collect()
+            (0..items.len())
+                .map(|i| Value::from(items.value(i)))
+                .collect()
         }
         DataType::Map(_, _) => {
             let entries = column.as_map().value(row);

@@ -17,7 +17,12 @@ async fn a_backlog_drains_batch_after_batch_with_one_object_each() {
     let h = Herald::start(SETTINGS).await;
     let project = h.project("backlog").await;
     h.insert(&project, spans("b", 9)).await; // 27 spans
-    let config = export_config(&s3.destination(), json!({"type": "log_spans"}), "parquet", 10);
+    let config = export_config(
+        &s3.destination(),
+        json!({"type": "log_spans"}),
+        "parquet",
+        10,
+    );
     let export = h.create(&project, "backlog", config).await;
     let id = export["id"].as_str().unwrap().to_string();
 
@@ -26,7 +31,10 @@ async fn a_backlog_drains_batch_after_batch_with_one_object_each() {
             runs.iter().filter(|r| r["status"] == "succeeded").count() >= 3
         })
         .await;
-    let mut rows: Vec<i64> = runs.iter().map(|r| r["matched_rows"].as_i64().unwrap()).collect();
+    let mut rows: Vec<i64> = runs
+        .iter()
+        .map(|r| r["matched_rows"].as_i64().unwrap())
+        .collect();
     rows.sort();
     assert_eq!(rows, [7, 10, 10], "batches of at most 10: {runs:?}");
     for run in &runs {
@@ -47,8 +55,13 @@ async fn a_backlog_drains_batch_after_batch_with_one_object_each() {
         "one interval after the last start: {status}"
     );
     h.insert(&project, spans("late", 1)).await;
-    let run = h.post(&format!("/v1/project_automation/{id}/run"), json!({})).await;
-    assert_eq!(run["matched_rows"], 3, "run once exports the new rows now: {run}");
+    let run = h
+        .post(&format!("/v1/project_automation/{id}/run"), json!({}))
+        .await;
+    assert_eq!(
+        run["matched_rows"], 3,
+        "run once exports the new rows now: {run}"
+    );
     wait_until(DEADLINE, "a fourth object", || async {
         s3.objects(BUCKET, "herald/parquet/").await.unwrap().len() == 4
     })

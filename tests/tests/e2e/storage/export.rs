@@ -37,14 +37,21 @@ impl Fixture {
         let mut config = export_config(&self.s3.destination(), definition, format, 1000);
         config["export_path"] = format!("s3://{BUCKET}/{name}").into();
         let body = json!({"project_id": project, "name": name, "config": config});
-        let created = self.s.ok(Method::POST, "/v1/project_automation", Some(body)).await;
+        let created = self
+            .s
+            .ok(Method::POST, "/v1/project_automation", Some(body))
+            .await;
         created["id"].as_str().unwrap().to_string()
     }
 
     async fn run(&self, automation: &str) -> Value {
         let run = self
             .s
-            .ok(Method::POST, &format!("/v1/project_automation/{automation}/run"), None)
+            .ok(
+                Method::POST,
+                &format!("/v1/project_automation/{automation}/run"),
+                None,
+            )
             .await;
         assert_eq!(run["error"], Value::Null, "{run}");
         run
@@ -61,13 +68,20 @@ async fn every_shape_in_both_formats_reads_back_equal_to_the_source(backend: Bac
     let other = f.s.project("not exported").await;
     f.s.insert_logs(&project, spans("a", 4)).await;
     f.s.insert_logs(&other, spans("other", 2)).await;
-    let source: Vec<Value> = f.s.all_logs(&project).await.into_iter().map(canonical).collect();
+    let source: Vec<Value> =
+        f.s.all_logs(&project)
+            .await
+            .into_iter()
+            .map(canonical)
+            .collect();
     assert_eq!(source.len(), 12);
 
     for format in ["jsonl", "parquet"] {
         // Spans: every source row, field for field.
         let name = format!("spans-{format}");
-        let id = f.export(&project, &name, json!({"type": "log_spans"}), format).await;
+        let id = f
+            .export(&project, &name, json!({"type": "log_spans"}), format)
+            .await;
         let run = f.run(&id).await;
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["matched_rows"], 12, "{run}");
@@ -75,28 +89,43 @@ async fn every_shape_in_both_formats_reads_back_equal_to_the_source(backend: Bac
         assert_eq!(objects.len(), 1, "one batch, one object");
         let (key, _) = &objects[0];
         assert_eq!(run["details"]["objects"], json!([key]), "{run}");
-        assert!(key.contains("/spans/date="), "Hive-style date partition: {key}");
+        assert!(
+            key.contains("/spans/date="),
+            "Hive-style date partition: {key}"
+        );
         assert!(key.ends_with(&format!(".{format}")), "{key}");
         let exported = rows_by_id(&objects);
         assert_eq!(exported.len(), source.len());
         for row in &source {
             let id = row["id"].as_str().unwrap();
-            assert_eq!(&exported[id], row, "{format}: span {id} reads back unchanged");
+            assert_eq!(
+                &exported[id], row,
+                "{format}: span {id} reads back unchanged"
+            );
         }
 
         // Traces: one row per trace, aggregated over its spans.
         let name = format!("traces-{format}");
-        let id = f.export(&project, &name, json!({"type": "log_traces"}), format).await;
+        let id = f
+            .export(&project, &name, json!({"type": "log_traces"}), format)
+            .await;
         f.run(&id).await;
         let traces = rows_by_id(&f.objects(&name).await);
         assert_eq!(traces.len(), 4, "{traces:?}");
         let trace = &traces["a-t0"];
         assert_eq!(trace["span_count"], 3, "{trace}");
-        assert_eq!(trace["scores"]["accuracy"], json!((1.0 + 0.5 + 0.5) / 3.0), "{trace}");
+        assert_eq!(
+            trace["scores"]["accuracy"],
+            json!((1.0 + 0.5 + 0.5) / 3.0),
+            "{trace}"
+        );
         assert_eq!(trace["metrics"]["prompt_tokens"], json!(16.0), "{trace}");
         assert_eq!(trace["metrics"]["estimated_cost"], json!(0.5), "{trace}");
         assert_eq!(trace["duration"], json!(3.5), "{trace}");
-        assert_eq!(trace["input"]["question"], "q0", "the root's fields: {trace}");
+        assert_eq!(
+            trace["input"]["question"], "q0",
+            "the root's fields: {trace}"
+        );
 
         // A custom query, in Braintrust's form.
         let name = format!("query-{format}");
@@ -105,7 +134,12 @@ async fn every_shape_in_both_formats_reads_back_equal_to_the_source(backend: Bac
              WHERE is_root ORDER BY id"
         );
         let id = f
-            .export(&project, &name, json!({"type": "btql_query", "btql_query": query}), format)
+            .export(
+                &project,
+                &name,
+                json!({"type": "btql_query", "btql_query": query}),
+                format,
+            )
             .await;
         f.run(&id).await;
         let objects = f.objects(&name).await;
@@ -126,7 +160,14 @@ async fn incremental_runs_and_reset(backend: Backend) {
     let f = fixture(backend).await;
     let project = f.s.project("incremental").await;
     f.s.insert_logs(&project, spans("first", 2)).await;
-    let id = f.export(&project, "incremental", json!({"type": "log_spans"}), "jsonl").await;
+    let id = f
+        .export(
+            &project,
+            "incremental",
+            json!({"type": "log_spans"}),
+            "jsonl",
+        )
+        .await;
     assert_eq!(f.run(&id).await["matched_rows"], 6);
 
     f.s.insert_logs(&project, spans("second", 1)).await;
@@ -143,16 +184,31 @@ async fn incremental_runs_and_reset(backend: Backend) {
     let nothing = f.run(&id).await;
     assert_eq!(nothing["status"], "skipped", "nothing new: {nothing}");
 
-    let status = f
-        .s
-        .ok(Method::POST, &format!("/v1/project_automation/{id}/reset"), None)
+    let status =
+        f.s.ok(
+            Method::POST,
+            &format!("/v1/project_automation/{id}/reset"),
+            None,
+        )
         .await;
     assert_eq!(status["watermark"], 0, "{status}");
-    let history = f.s.ok(Method::GET, &format!("/v1/project_automation/{id}/runs"), None).await;
+    let history =
+        f.s.ok(
+            Method::GET,
+            &format!("/v1/project_automation/{id}/runs"),
+            None,
+        )
+        .await;
     let latest = &history["objects"][0];
-    assert_eq!(latest["details"]["action"], "reset", "the reset is in the history: {latest}");
+    assert_eq!(
+        latest["details"]["action"], "reset",
+        "the reset is in the history: {latest}"
+    );
     let again = f.run(&id).await;
-    assert_eq!(again["matched_rows"], 9, "a reset exports everything again: {again}");
+    assert_eq!(
+        again["matched_rows"], 9,
+        "a reset exports everything again: {again}"
+    );
 }
 
 async fn custom_queries_stay_in_their_project_and_never_write(backend: Backend) {
@@ -160,7 +216,10 @@ async fn custom_queries_stay_in_their_project_and_never_write(backend: Backend) 
     let project = f.s.project("confined").await;
     let other = f.s.project("someone else").await;
     let refused = [
-        (format!("SELECT * FROM project_logs('{other}', shape => 'spans')"), "another project"),
+        (
+            format!("SELECT * FROM project_logs('{other}', shape => 'spans')"),
+            "another project",
+        ),
         ("SELECT * FROM automations".to_string(), "is not available"),
         ("DELETE FROM spans".to_string(), "read-only SELECT"),
         (
@@ -177,15 +236,17 @@ async fn custom_queries_stay_in_their_project_and_never_write(backend: Backend) 
             100,
         );
         config["export_path"] = format!("s3://{BUCKET}/refused").into();
-        let (status, body) = f
-            .s
-            .post(
+        let (status, body) =
+            f.s.post(
                 "/v1/project_automation",
                 json!({"project_id": project, "name": "refused", "config": config}),
             )
             .await;
         assert_eq!(status, 400, "{query}: {body}");
-        assert_eq!(body["error"]["path"], "config.export_definition.btql_query", "{body}");
+        assert_eq!(
+            body["error"]["path"], "config.export_definition.btql_query",
+            "{body}"
+        );
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(expected), "{query}: {message}");
     }
@@ -194,7 +255,12 @@ async fn custom_queries_stay_in_their_project_and_never_write(backend: Backend) 
     f.s.insert_logs(&project, spans("mine", 1)).await;
     let query = "SELECT id FROM spans UNION ALL SELECT id FROM traces";
     let id = f
-        .export(&project, "union", json!({"type": "btql_query", "btql_query": query}), "jsonl")
+        .export(
+            &project,
+            "union",
+            json!({"type": "btql_query", "btql_query": query}),
+            "jsonl",
+        )
         .await;
     f.run(&id).await;
     let rows: Vec<Value> = f
@@ -204,5 +270,9 @@ async fn custom_queries_stay_in_their_project_and_never_write(backend: Backend) 
         .flat_map(|(k, b)| rows_of(k, b))
         .collect();
     assert_eq!(rows.len(), 4, "three spans and one trace: {rows:?}");
-    assert!(rows.iter().all(|r| r["id"].as_str().unwrap().starts_with("mine")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["id"].as_str().unwrap().starts_with("mine")),
+        "{rows:?}"
+    );
 }

@@ -8,8 +8,8 @@
 //! variants fail, unless `HERALD_TEST_SKIP_POSTGRES=1` says to skip them.
 
 mod connect;
-mod export;
 mod errors;
+mod export;
 mod filters;
 mod ingest;
 mod objects;

@@ -7,7 +7,8 @@
 use chrono::TimeDelta;
 use herald::store::outbox::AttemptOutcome;
 use herald::store::{
-    AutomationWrite, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, RunStatus, RunTrigger, Store,
+    AutomationWrite, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, RunStatus,
+    RunTrigger, Store,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -294,11 +295,24 @@ async fn a_reserved_export_batch_outlives_failures_and_clears_on_success(backend
     let (_db, store, id) = setup(backend).await;
     let started = DbTime::now();
     assert!(
-        !store.reserve_export_batch(id, "daemon-a", 10, started).await.unwrap(),
+        !store
+            .reserve_export_batch(id, "daemon-a", 10, started)
+            .await
+            .unwrap(),
         "no reservation without the lease"
     );
-    assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
-    assert!(store.reserve_export_batch(id, "daemon-a", 10, started).await.unwrap());
+    assert!(
+        store
+            .claim_automation(id, "daemon-a", later(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reserve_export_batch(id, "daemon-a", 10, started)
+            .await
+            .unwrap()
+    );
     let failed = |keep: bool, failures: FailureUpdate| EvaluationCommit {
         watermark: 0,
         window_start: started,
@@ -310,26 +324,57 @@ async fn a_reserved_export_batch_outlives_failures_and_clears_on_success(backend
         keep_export_pending: keep,
     };
     for attempt in 1..=2 {
-        assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
+        assert!(
+            store
+                .claim_automation(id, "daemon-a", later(60))
+                .await
+                .unwrap()
+        );
         let commit = failed(
             true,
-            FailureUpdate::Failed { reason: "bucket unreachable".into(), pause_after: 2 },
+            FailureUpdate::Failed {
+                reason: "bucket unreachable".into(),
+                pause_after: 2,
+            },
         );
-        assert!(store.commit_evaluation(id, "daemon-a", &commit).await.unwrap());
+        assert!(
+            store
+                .commit_evaluation(id, "daemon-a", &commit)
+                .await
+                .unwrap()
+        );
         let state = store.automation_state(id).await.unwrap();
-        assert_eq!(state.export_pending_upto, Some(10), "attempt {attempt} keeps the batch");
+        assert_eq!(
+            state.export_pending_upto,
+            Some(10),
+            "attempt {attempt} keeps the batch"
+        );
         assert_eq!(
             state.export_pending_started.map(|t| t.0.timestamp_millis()),
             Some(started.0.timestamp_millis()),
             "and its start time, which names its object"
         );
         assert_eq!(state.consecutive_failures, attempt);
-        assert_eq!(state.paused, attempt == 2, "paused after two failures in a row");
+        assert_eq!(
+            state.paused,
+            attempt == 2,
+            "paused after two failures in a row"
+        );
     }
-    assert!(store.claim_automation(id, "daemon-a", later(60)).await.unwrap());
+    assert!(
+        store
+            .claim_automation(id, "daemon-a", later(60))
+            .await
+            .unwrap()
+    );
     let mut done = failed(false, FailureUpdate::Reset);
     done.watermark = 10;
-    assert!(store.commit_evaluation(id, "daemon-a", &done).await.unwrap());
+    assert!(
+        store
+            .commit_evaluation(id, "daemon-a", &done)
+            .await
+            .unwrap()
+    );
     let state = store.automation_state(id).await.unwrap();
     assert_eq!((state.watermark, state.export_pending_upto), (10, None));
     assert_eq!(state.consecutive_failures, 0);
