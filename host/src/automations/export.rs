@@ -15,9 +15,11 @@
 //! derives the same object key and the retry overwrites the object instead
 //! of adding a second copy. A failed attempt keeps the reservation too.
 //!
-//! **Pace.** While a batch comes back full the next run is due at once, so a
-//! backlog drains batch after batch; otherwise the next run is one interval
-//! after this one started. Failures retry on the delivery schedule and
+//! **Pace.** While batches come back full a scheduled evaluation keeps
+//! going (for up to [`DRAIN_BUDGET`]), committing each batch as its own run
+//! and reading and encoding the next batch while the current one uploads,
+//! so a backlog drains at the speed of the slowest stage rather than their
+//! sum; otherwise the next run is one interval after this one started. Failures retry on the delivery schedule and
 //! pause the automation after `pause_after_failures` in a row.
 //!
 //! **Fault injection.** With `HERALD_FAULT_INJECTION=export-after-write` in
@@ -26,12 +28,13 @@
 //! reproducible for the end-to-end test.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
+use uuid::Uuid;
 
 use super::Inner;
-use super::config::ExportConfig;
+use super::config::{ExportConfig, ExportDefinition};
 use super::evaluate::Trigger;
 use crate::capabilities::object_store::Payload;
 use crate::export::encoding;
@@ -39,8 +42,13 @@ use crate::export::query::ConfinedQuery;
 use crate::export::rows::ExportRows;
 use crate::plugins::{CheckStep, ExportBatch};
 use crate::store::{
-    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewRun, RunStatus, StoredAutomation,
+    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewRun, RunStatus, Store,
+    StoredAutomation,
 };
+
+/// How long one scheduled evaluation keeps draining a backlog before it
+/// lets the scheduler take over (the next run is then due at once).
+const DRAIN_BUDGET: Duration = Duration::from_secs(30);
 
 /// The plugin that writes export batches.
 pub const EXPORT_PLUGIN: &str = "s3-export";
@@ -61,14 +69,12 @@ fn plugin_config(config: &ExportConfig) -> serde_json::Value {
 
 /// Reads the rows of `(after, upto]` in the shape `config` asks for.
 async fn read_rows(
-    inner: &Inner,
-    project_id: uuid::Uuid,
+    store: &Store,
+    project_id: Uuid,
     config: &ExportConfig,
     after: i64,
     upto: i64,
 ) -> anyhow::Result<ExportRows> {
-    use super::config::ExportDefinition;
-    let store = &inner.store;
     let since = config.start_from.map(DbTime);
     Ok(match &config.export_definition {
         ExportDefinition::LogSpans => {
@@ -88,45 +94,86 @@ async fn read_rows(
     })
 }
 
-/// What one batch did.
-struct BatchOutcome {
+/// A batch read and encoded, ready to be written.
+struct Prepared {
+    /// The batch is `(after, upto]`.
+    after: i64,
+    upto: i64,
+    /// Whether it holds a full `batch_size` spans (more may wait).
+    full: bool,
+    /// Rows in it (0: nothing to write, the cursor just moves).
     rows: usize,
+    /// The encoded object.
+    encoded: Vec<u8>,
+}
+
+/// Finds the batch after `after` (or takes `(after, reserved]` when a
+/// reserved batch is being redone), reads and encodes it. `None` when there
+/// is nothing new. Owns its inputs so it can run ahead as a task.
+async fn prepare(
+    store: Store,
+    project_id: Uuid,
+    config: Arc<ExportConfig>,
+    after: i64,
+    reserved: Option<i64>,
+) -> anyhow::Result<Option<Prepared>> {
+    let (upto, full) = match reserved {
+        Some(upto) => (upto, true),
+        None => match store
+            .next_export_batch(project_id, after, config.batch_size())
+            .await?
+        {
+            Some(bounds) => (bounds.upto, bounds.full),
+            None => return Ok(None),
+        },
+    };
+    let rows = read_rows(&store, project_id, &config, after, upto).await?;
+    let count = rows.len();
+    let format = config.format;
+    let encoded = if rows.is_empty() {
+        Vec::new()
+    } else {
+        tokio::task::spawn_blocking(move || encoding::encode(&rows, format, project_id)).await??
+    };
+    Ok(Some(Prepared {
+        after,
+        upto,
+        full,
+        rows: count,
+        encoded,
+    }))
+}
+
+/// What writing one batch did.
+struct Written {
     bytes: u64,
     keys: Vec<String>,
     logs: Vec<String>,
 }
 
-/// Reads, encodes and writes batch `(after, upto]` started at `started`.
-async fn export_batch(
+/// Hands a prepared batch to the export plugin.
+async fn write(
     inner: &Inner,
     automation: &StoredAutomation,
     config: &ExportConfig,
-    after: i64,
-    upto: i64,
+    batch: Prepared,
     started: DbTime,
-) -> anyhow::Result<BatchOutcome> {
-    let project_id = automation.project_id;
-    let rows = read_rows(inner, project_id, config, after, upto).await?;
-    let count = rows.len();
-    if rows.is_empty() {
-        return Ok(BatchOutcome {
-            rows: 0,
+) -> anyhow::Result<Written> {
+    if batch.rows == 0 {
+        return Ok(Written {
             bytes: 0,
             keys: Vec::new(),
             logs: Vec::new(),
         });
     }
-    let format = config.format;
-    let encoded =
-        tokio::task::spawn_blocking(move || encoding::encode(&rows, format, project_id)).await??;
-    let batch = ExportBatch {
+    let description = ExportBatch {
         automation_id: automation.id.to_string(),
-        project_id: project_id.to_string(),
+        project_id: automation.project_id.to_string(),
         shape: config.export_definition.shape().to_string(),
-        format: format.as_str().to_string(),
-        row_count: count as u64,
-        first_sequence: (after + 1) as u64,
-        last_sequence: upto as u64,
+        format: config.format.as_str().to_string(),
+        row_count: batch.rows as u64,
+        first_sequence: (batch.after + 1) as u64,
+        last_sequence: batch.upto as u64,
         run_started_ms: started.0.timestamp_millis(),
     };
     let bucket = inner.s3.bucket(config).await;
@@ -135,25 +182,28 @@ async fn export_batch(
         .export_batch(
             EXPORT_PLUGIN,
             &plugin_config(config),
-            &batch,
+            &description,
             Payload {
-                bytes: encoded.into(),
+                bytes: batch.encoded.into(),
             },
             Arc::new(bucket),
         )
         .await;
     let logs = report.logs.iter().map(|l| l.message.clone()).collect();
     let written = report.result?;
-    Ok(BatchOutcome {
-        rows: count,
+    Ok(Written {
         bytes: written.bytes,
         keys: written.keys,
         logs,
     })
 }
 
-/// Runs one export batch of `automation` under the lease this daemon
-/// holds. `None` means the lease was lost before anything was written.
+/// Runs `automation` under the lease this daemon holds: one batch for a
+/// manual run; for a scheduled one, batch after batch while they come back
+/// full, for up to [`DRAIN_BUDGET`], reading and encoding the next batch
+/// while the current one uploads. Every batch but the last is committed
+/// here (and the lease re-claimed); the last commit is returned for the
+/// caller to make. `None`: the lease was lost.
 pub(super) async fn run(
     inner: &Inner,
     automation: &StoredAutomation,
@@ -163,129 +213,181 @@ pub(super) async fn run(
 ) -> anyhow::Result<Option<EvaluationCommit>> {
     let id = automation.id;
     let store = &inner.store;
-    let now = DbTime::now();
+    let shared = Arc::new(config.clone());
     let interval = chrono::TimeDelta::seconds(config.interval_seconds as i64);
-    let mut commit = EvaluationCommit {
-        watermark: state.watermark,
-        window_start: now,
-        suppressed_until: None,
-        next_run: Some(DbTime(now.0 + interval)),
-        runs: Vec::new(),
-        deliveries: Vec::new(),
-        failures: FailureUpdate::Keep,
-        keep_export_pending: false,
-    };
-    let (upto, more) = match state.export_pending_upto {
-        // A reserved batch that never committed: redo exactly it.
-        Some(upto) => (upto, true),
-        None => match store
-            .next_export_batch(automation.project_id, state.watermark, config.batch_size())
-            .await?
-        {
-            Some(bounds) => (bounds.upto, bounds.full),
+    let drain_until = Instant::now() + DRAIN_BUDGET;
+    let mut cursor = state.watermark;
+    let mut reserved = state.export_pending_upto;
+    let mut reserved_started = state.export_pending_started;
+    let mut failures = state.consecutive_failures.max(0) as usize;
+    let mut ahead: Option<tokio::task::JoinHandle<anyhow::Result<Option<Prepared>>>> = None;
+    let _heartbeat = super::lease::Heartbeat::start(inner, id);
+    loop {
+        let started = reserved_started.unwrap_or_else(DbTime::now);
+        let clock = Instant::now();
+        let prepared = match ahead.take() {
+            Some(task) => task.await?,
             None => {
+                let task = prepare(
+                    store.clone(),
+                    automation.project_id,
+                    shared.clone(),
+                    cursor,
+                    reserved,
+                );
+                task.await
+            }
+        };
+        let mut commit = EvaluationCommit {
+            watermark: cursor,
+            window_start: started,
+            suppressed_until: None,
+            next_run: Some(DbTime(started.0 + interval)),
+            runs: Vec::new(),
+            deliveries: Vec::new(),
+            failures: FailureUpdate::Keep,
+            keep_export_pending: false,
+        };
+        let mut details = json!({
+            "shape": config.export_definition.shape(),
+            "format": config.format.as_str(),
+            "cursor_before": cursor,
+            "retry_of_reserved_batch": reserved.is_some(),
+        });
+        let outcome = match prepared {
+            Ok(None) => {
                 if trigger == Trigger::Manual {
+                    details["message"] = "no new rows since the last export".into();
                     commit.runs.push(export_run(
                         automation,
                         trigger,
                         RunStatus::Skipped,
-                        now,
-                        json!({"message": "no new rows since the last export",
-                               "cursor": state.watermark}),
+                        started,
+                        details,
                         None,
                     ));
                 }
                 return Ok(Some(commit));
             }
-        },
-    };
-    let started = state.export_pending_started.unwrap_or(now);
-    if state.export_pending_upto.is_none()
-        && !store
-            .reserve_export_batch(id, &inner.owner, upto, started)
-            .await?
-    {
-        return Ok(None);
-    }
-    let heartbeat = super::lease::Heartbeat::start(inner, id);
-    let clock = Instant::now();
-    let outcome = export_batch(inner, automation, config, state.watermark, upto, started).await;
-    drop(heartbeat);
-    let mut details = json!({
-        "shape": config.export_definition.shape(),
-        "format": config.format.as_str(),
-        "cursor_before": state.watermark,
-        "cursor_after": upto,
-        "retry_of_reserved_batch": state.export_pending_upto.is_some(),
-        "export_ms": clock.elapsed().as_millis() as u64,
-    });
-    match outcome {
-        Ok(outcome) => {
-            if crash_after_write() && !outcome.keys.is_empty() {
-                tracing::error!(automation_id = %id, keys = ?outcome.keys,
-                    "fault injection: aborting after the write, before the cursor commit");
-                std::process::abort();
+            Ok(Some(batch)) => {
+                details["cursor_after"] = batch.upto.into();
+                details["rows"] = batch.rows.into();
+                if reserved.is_none()
+                    && !store
+                        .reserve_export_batch(id, &inner.owner, batch.upto, started)
+                        .await?
+                {
+                    return Ok(None);
+                }
+                let (upto, full, rows) = (batch.upto, batch.full, batch.rows);
+                if full
+                    && trigger != Trigger::Manual
+                    && Instant::now() < drain_until
+                    && !inner.is_shutting_down()
+                {
+                    ahead = Some(tokio::spawn(prepare(
+                        store.clone(),
+                        automation.project_id,
+                        shared.clone(),
+                        upto,
+                        None,
+                    )));
+                }
+                write(inner, automation, config, batch, started)
+                    .await
+                    .map(|written| (written, upto, full, rows))
             }
-            details["rows"] = outcome.rows.into();
-            details["bytes"] = outcome.bytes.into();
-            details["objects"] = outcome.keys.clone().into();
-            if !outcome.logs.is_empty() {
-                details["plugin_logs"] = outcome.logs.into();
+            Err(error) => Err(error),
+        };
+        details["export_ms"] = (clock.elapsed().as_millis() as u64).into();
+        match outcome {
+            Ok((written, upto, full, rows)) => {
+                if crash_after_write() && !written.keys.is_empty() {
+                    tracing::error!(automation_id = %id, keys = ?written.keys,
+                        "fault injection: aborting after the write, before the cursor commit");
+                    std::process::abort();
+                }
+                details["bytes"] = written.bytes.into();
+                details["objects"] = written.keys.clone().into();
+                if !written.logs.is_empty() {
+                    details["plugin_logs"] = written.logs.into();
+                }
+                tracing::info!(automation_id = %id, rows, bytes = written.bytes,
+                    objects = written.keys.len(), cursor = upto, more = full,
+                    "export batch written");
+                commit.watermark = upto;
+                commit.failures = FailureUpdate::Reset;
+                if full {
+                    commit.next_run = Some(DbTime::now());
+                }
+                let mut run = export_run(
+                    automation,
+                    trigger,
+                    RunStatus::Succeeded,
+                    started,
+                    details,
+                    None,
+                );
+                run.matched_rows = Some(rows as i64);
+                commit.runs.push(run);
+                let Some(_) = ahead.as_ref() else {
+                    return Ok(Some(commit));
+                };
+                // More to drain: commit this batch now and go on under a
+                // renewed claim.
+                let until = DbTime(DbTime::now().0 + inner.settings.lease());
+                if !store.commit_evaluation(id, &inner.owner, &commit).await?
+                    || !store.claim_automation(id, &inner.owner, until).await?
+                {
+                    if let Some(task) = ahead.take() {
+                        task.abort();
+                    }
+                    return Ok(None);
+                }
+                for run in &commit.runs {
+                    inner.metrics.run(&run.event_type, run.trigger, run.status);
+                }
+                cursor = upto;
+                reserved = None;
+                reserved_started = None;
+                failures = 0;
             }
-            tracing::info!(automation_id = %id, rows = outcome.rows, bytes = outcome.bytes,
-                objects = outcome.keys.len(), cursor = upto, more, "export batch written");
-            commit.watermark = upto;
-            commit.failures = FailureUpdate::Reset;
-            commit.window_start = started;
-            commit.next_run = Some(if more {
-                DbTime::now()
-            } else {
-                DbTime(started.0 + interval)
-            });
-            let mut run = export_run(
-                automation,
-                trigger,
-                RunStatus::Succeeded,
-                started,
-                details,
-                None,
-            );
-            run.matched_rows = Some(outcome.rows as i64);
-            commit.runs.push(run);
+            Err(error) => {
+                if let Some(task) = ahead.take() {
+                    task.abort();
+                }
+                let message = format!("{error:#}");
+                tracing::warn!(automation_id = %id, error = %message, "export batch failed");
+                let schedule = &inner.settings.retry_schedule_ms;
+                let delay = schedule
+                    .get(failures + 1)
+                    .or(schedule.last())
+                    .copied()
+                    .unwrap_or(60_000);
+                commit.keep_export_pending = true;
+                commit.window_start = state.window_start;
+                commit.next_run = Some(DbTime(
+                    DbTime::now().0 + chrono::TimeDelta::milliseconds(delay.max(1_000) as i64),
+                ));
+                commit.failures = match inner.settings.pause_after_failures {
+                    0 => FailureUpdate::Keep,
+                    pause_after => FailureUpdate::Failed {
+                        reason: format!("export failed {} times in a row: {message}", failures + 1),
+                        pause_after,
+                    },
+                };
+                commit.runs.push(export_run(
+                    automation,
+                    trigger,
+                    RunStatus::Failed,
+                    started,
+                    details,
+                    Some(message),
+                ));
+                return Ok(Some(commit));
+            }
         }
-        Err(error) => {
-            let message = format!("{error:#}");
-            tracing::warn!(automation_id = %id, error = %message, "export batch failed");
-            let failures = state.consecutive_failures.max(0) as usize;
-            let schedule = &inner.settings.retry_schedule_ms;
-            let delay = schedule
-                .get(failures + 1)
-                .or(schedule.last())
-                .copied()
-                .unwrap_or(60_000);
-            commit.keep_export_pending = true;
-            commit.window_start = state.window_start;
-            commit.next_run = Some(DbTime(
-                now.0 + chrono::TimeDelta::milliseconds(delay.max(1_000) as i64),
-            ));
-            commit.failures = FailureUpdate::Failed {
-                reason: format!("export failed {} times in a row: {message}", failures + 1),
-                pause_after: inner.settings.pause_after_failures.max(1),
-            };
-            if inner.settings.pause_after_failures == 0 {
-                commit.failures = FailureUpdate::Keep;
-            }
-            commit.runs.push(export_run(
-                automation,
-                trigger,
-                RunStatus::Failed,
-                started,
-                details,
-                Some(message),
-            ));
-        }
     }
-    Ok(Some(commit))
 }
 
 fn export_run(

@@ -130,10 +130,16 @@ impl LoopbackS3 {
     /// The export config fields that reach this server: credentials,
     /// endpoint, region, path-style addressing.
     pub fn destination(&self) -> serde_json::Value {
+        Self::destination_at(&self.endpoint)
+    }
+
+    /// [`LoopbackS3::destination`] for a server at `endpoint` (run by
+    /// another process).
+    pub fn destination_at(endpoint: &str) -> serde_json::Value {
         json!({
             "credentials": {"type": "access_key", "access_key_id": ACCESS_KEY_ID,
                             "secret_access_key": SECRET_ACCESS_KEY},
-            "endpoint_url": self.endpoint,
+            "endpoint_url": endpoint,
             "region": "us-east-1",
             "force_path_style": true,
         })

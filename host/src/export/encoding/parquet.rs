@@ -36,7 +36,7 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde_json::Value;
 use uuid::Uuid;
@@ -46,6 +46,17 @@ use crate::export::rows::{
     numeric_map,
 };
 use crate::store::JSON_FIELDS;
+
+/// The span fields stored as JSON text.
+const TEXT_FIELDS: [&str; 7] = [
+    "input",
+    "output",
+    "expected",
+    "error",
+    "metadata",
+    "span_attributes",
+    "context",
+];
 
 /// Rows per row group (and per Arrow record batch built at once).
 pub const ROWS_PER_GROUP: usize = 8_192;
@@ -70,14 +81,20 @@ pub fn encode(rows: &ExportRows, project_id: Uuid) -> anyhow::Result<Vec<u8>> {
         ),
         ExportRows::Query(query) => Box::new(query_batches(query).into_iter()),
     };
-    let properties = WriterProperties::builder()
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
         // JSON text rarely repeats: dictionaries would cost time for nothing.
         .set_dictionary_enabled(false)
         .set_column_dictionary_enabled(ColumnPath::from("project_id"), true)
         .set_column_dictionary_enabled(ColumnPath::from("log_id"), true)
-        .set_max_row_group_size(ROWS_PER_GROUP)
-        .build();
+        .set_max_row_group_size(ROWS_PER_GROUP);
+    // Min/max of kilobytes of JSON text help no reader and cost a
+    // comparison per value.
+    for column in TEXT_FIELDS {
+        properties = properties
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    let properties = properties.build();
     let mut writer: Option<ArrowWriter<Vec<u8>>> = None;
     for batch in batches {
         let batch = batch?;
