@@ -42,6 +42,7 @@ pub mod columns;
 pub mod environments;
 pub mod events;
 pub mod export;
+mod export_sqlite;
 mod merge;
 pub mod model;
 pub mod objects;
