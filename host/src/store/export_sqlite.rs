@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::{OpenFlags, params};
 use uuid::Uuid;
 
-use super::columns::DbTime;
 use super::StoreError;
+use super::columns::DbTime;
 use crate::export::rows::{SPAN_JSON_FIELDS, SpanRecord};
 
 const SPANS_SQL: &str = "SELECT id, xact_id, created, span_id, root_span_id, is_root, \

@@ -7,6 +7,7 @@
 
 mod automations;
 mod cli;
+mod examples;
 mod export;
 mod harness;
 mod plugin_faults;
