@@ -1,4 +1,5 @@
-//! The `herald` command line: `serve`, `plugins list`, `plugins check`.
+//! The `herald` command line: `serve`, `plugins list`, `plugins check`,
+//! `plugins test`, `plugins new`.
 //!
 //! The binary's `main` is one call to [`main`], so the test suite can build
 //! the very same entry point.
@@ -43,6 +44,30 @@ enum PluginsCommand {
     Check {
         /// The `.wasm` component.
         file: PathBuf,
+    },
+    /// Runs a component once against a sample input, in the daemon's
+    /// sandbox, and prints what it sent, its logs, duration and peak memory.
+    Test {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// JSON file with the plugin's config (the automation's `action`
+        /// without `type`).
+        #[arg(long)]
+        config: PathBuf,
+        /// Which sample input to run it on.
+        #[arg(long, value_enum)]
+        sample: crate::authoring::trial::Sample,
+    },
+    /// Writes a new alert destination project that builds and works.
+    New {
+        /// Its language.
+        #[arg(long, value_enum)]
+        lang: crate::authoring::scaffold::Language,
+        /// The plugin's name (its `action.type`).
+        name: String,
+        /// Where to write it [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -173,6 +198,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugins(PluginsCommand::Test {
+            file,
+            config,
+            sample,
+        }) => {
+            init_logging_quiet();
+            let text = std::fs::read_to_string(&config)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", config.display()))?;
+            let config: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", config.display()))?;
+            match crate::authoring::trial::run(&file, &config, sample).await {
+                Ok(report) => {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    Ok(if report.ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    })
+                }
+                Err(error) => {
+                    eprintln!("{error:#}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Plugins(PluginsCommand::New { lang, name, dir }) => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            match crate::authoring::scaffold::create(lang, &name, &dir) {
+                Ok(files) => {
+                    for file in files {
+                        println!("wrote {}", file.display());
+                    }
+                    println!("next: see {}", dir.join("README.md").display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("{error:#}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Plugins(PluginsCommand::Check { file }) => {
             init_logging_quiet();

@@ -14,9 +14,11 @@
 //! * [`export`]: export batches: their rows, custom queries, JSON Lines and Parquet;
 //! * [`api`]: the HTTP API;
 //! * [`bench`]: the benchmarks behind `herald-bench`;
+//! * [`authoring`]: the plugin author's loop (`plugins test`, `plugins new`);
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
 
 pub mod api;
+pub mod authoring;
 pub mod automations;
 pub mod bench;
 pub mod capabilities;

@@ -202,8 +202,30 @@ impl wit::Host for CallState {
             )));
         };
         let started = Instant::now();
+        let recorded = grant.sent.as_ref().map(|_| SentRequest {
+            method: format!("{:?}", request.method).to_uppercase(),
+            url: request.url.clone(),
+            headers: request.headers.clone(),
+            body: request
+                .body
+                .as_deref()
+                .map(|b| excerpt(b, SENT_BODY_EXCERPT))
+                .unwrap_or_default(),
+            outcome: String::new(),
+            response_excerpt: String::new(),
+        });
         let result = grant.client.send(&grant.limits, request).await;
         self.host_time += started.elapsed();
+        if let (Some(log), Some(mut entry)) = (&grant.sent, recorded) {
+            match &result {
+                Ok(response) => {
+                    entry.outcome = response.status.to_string();
+                    entry.response_excerpt = excerpt(&response.body, 2_048);
+                }
+                Err(error) => entry.outcome = format!("{error:?}"),
+            }
+            log.lock().push(entry);
+        }
         if let Err(wit::HttpError::HostNotAllowed(host) | wit::HttpError::PrivateAddress(host)) =
             &result
         {
@@ -220,4 +242,34 @@ pub struct HttpGrant {
     pub client: HttpClient,
     /// This plugin's limits.
     pub limits: std::sync::Arc<HttpLimits>,
+    /// Where to record each request and its outcome (`herald plugins
+    /// test`); `None` in the daemon.
+    pub sent: Option<SentLog>,
+}
+
+/// The requests a plugin made, as `herald plugins test` prints them.
+pub type SentLog = std::sync::Arc<parking_lot::Mutex<Vec<SentRequest>>>;
+
+/// One request a plugin made and what came of it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SentRequest {
+    /// `POST`, `GET`…
+    pub method: String,
+    /// The URL.
+    pub url: String,
+    /// The headers the plugin set.
+    pub headers: Vec<(String, String)>,
+    /// The body as text (lossy), at most [`SENT_BODY_EXCERPT`] bytes.
+    pub body: String,
+    /// The response status, or the error in words.
+    pub outcome: String,
+    /// The start of the response body.
+    pub response_excerpt: String,
+}
+
+/// How much of a recorded body is kept.
+pub const SENT_BODY_EXCERPT: usize = 16 << 10;
+
+fn excerpt(bytes: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
 }

@@ -66,6 +66,9 @@ pub struct RuntimeConfig {
     pub policies: HashMap<String, PluginPolicy>,
     /// How often the plugins directory is scanned.
     pub poll_interval: Duration,
+    /// Record every HTTP request plugins make, for `herald plugins test`
+    /// ([`PluginRuntime::take_sent_requests`]). Off in the daemon.
+    pub record_http: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -77,6 +80,7 @@ impl Default for RuntimeConfig {
             allow_private_networks: false,
             policies: HashMap::new(),
             poll_interval: Duration::from_secs(1),
+            record_http: false,
         }
     }
 }
@@ -205,6 +209,16 @@ impl PluginRuntime {
         .await
     }
 
+    /// The HTTP requests plugins made since the last call, when the runtime
+    /// records them ([`RuntimeConfig::record_http`]).
+    pub fn take_sent_requests(&self) -> Vec<crate::capabilities::http::SentRequest> {
+        self.inner
+            .sent
+            .as_ref()
+            .map(|log| std::mem::take(&mut *log.lock()))
+            .unwrap_or_default()
+    }
+
     /// The plugin called `name`, if loaded.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
         self.inner.registry.read().get(name)
@@ -292,6 +306,7 @@ impl PluginRuntime {
             http: plugin.http.clone().map(|limits| HttpGrant {
                 client: self.inner.http.clone(),
                 limits,
+                sent: self.inner.sent.clone(),
             }),
             ..Grants::default()
         };

@@ -24,6 +24,8 @@ pub(crate) struct Runtime {
     pub(crate) linkers: Linkers,
     pub(crate) cache: CompileCache,
     pub(crate) http: HttpClient,
+    /// Requests recorded for `herald plugins test` (see `RuntimeConfig::record_http`).
+    pub(crate) sent: Option<crate::capabilities::http::SentLog>,
     pub(crate) policies: HashMap<String, PluginPolicy>,
     pub(crate) registry: RwLock<Registry>,
     pub(crate) config: RuntimeConfig,
@@ -42,6 +44,7 @@ impl Runtime {
             linkers: Linkers::new(&engine)?,
             cache: CompileCache::new(&engine, config.cache_dir.clone()),
             http: HttpClient::new(config.allow_private_networks)?,
+            sent: config.record_http.then(Default::default),
             policies: config.policies.clone(),
             registry: RwLock::new(Registry::default()),
             calls: Semaphore::new(pool.concurrent_calls as usize),

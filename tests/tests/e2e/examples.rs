@@ -15,6 +15,21 @@ use serde_json::{Value, json};
 use crate::automations::{Herald, log_alert, wait_for_requests};
 use crate::harness::Receiver;
 
+/// Runs a plugin project's `build.sh` into `out`, with the Python and
+/// JavaScript toolchains installed once under the target directory (one
+/// build at a time: two would race to install them).
+pub fn run_build_script(script: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    Command::new("bash")
+        .arg(script)
+        .env("CACHE", target.join("example-toolchains"))
+        .env("OUT", out)
+        .output()
+        .expect("bash runs")
+}
+
 /// Builds `plugins/examples/<dir>` with its `build.sh` into
 /// `<target>/tmp/examples/<file>`, once per test run.
 fn build_example(dir: &str, file: &str) -> PathBuf {
@@ -22,12 +37,10 @@ fn build_example(dir: &str, file: &str) -> PathBuf {
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let out = target.join("examples").join(file);
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let output = Command::new("bash")
-        .arg(repo.join("plugins/examples").join(dir).join("build.sh"))
-        .env("CACHE", target.join("example-toolchains"))
-        .env("OUT", &out)
-        .output()
-        .expect("bash runs");
+    let output = run_build_script(
+        &repo.join("plugins/examples").join(dir).join("build.sh"),
+        &out,
+    );
     assert!(
         output.status.success(),
         "building {dir} failed:\n{}\n{}",

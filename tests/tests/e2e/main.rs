@@ -5,6 +5,7 @@
 //! HTTP receivers on loopback, the `herald` process itself, SQLite and
 //! PostgreSQL.
 
+mod authoring;
 mod automations;
 mod cli;
 mod examples;
