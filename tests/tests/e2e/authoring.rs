@@ -157,3 +157,60 @@ fn the_built_in_export_and_retention_plugins_run_on_their_samples() {
         "{stderr}"
     );
 }
+
+/// A JavaScript project scaffolded by `plugins new`, with its WIT edited by
+/// `edit` (as an author working from a wrong or edited contract would),
+/// built; returns `herald plugins check`'s exit status and stderr.
+fn check_edited_js_project(name: &str, edit: impl Fn(&Path)) -> (bool, String) {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join(name);
+    scaffold("js", name, &dir);
+    edit(&dir);
+    let component = build("js", name, &dir);
+    let output = herald()
+        .args(["plugins", "check"])
+        .arg(&component)
+        .output()
+        .expect("herald runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn components_built_against_another_contract_are_rejected_with_the_reason() {
+    // Another contract version: every WIT file and import says 0.2.0.
+    let (ok, stderr) = check_edited_js_project("next-version", |dir| {
+        for entry in std::fs::read_dir(dir.join("wit")).unwrap() {
+            replace_in(
+                &entry.unwrap().path(),
+                "herald:automation@0.1.0",
+                "herald:automation@0.2.0",
+            );
+        }
+        replace_in(&dir.join("plugin.js"), "@0.1.0'", "@0.2.0'");
+    });
+    assert!(!ok);
+    assert!(
+        stderr.contains(
+            "built against herald:automation@0.2.0; this host implements herald:automation@0.1.0"
+        ),
+        "{stderr}"
+    );
+
+    // A world without the `plugin` export (no describe, no validate-config).
+    let (ok, stderr) = check_edited_js_project("no-describe", |dir| {
+        replace_in(&dir.join("wit/worlds.wit"), "    export plugin;\n", "");
+    });
+    assert!(!ok);
+    assert!(
+        stderr.contains("does not export herald:automation/plugin@0.1.0: not a Herald plugin"),
+        "{stderr}"
+    );
+}
