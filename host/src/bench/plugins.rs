@@ -6,7 +6,10 @@
 //! * **webhook**: instantiate + `deliver` of the bundled webhook plugin,
 //!   signing and POSTing to a receiver on loopback;
 //! * **native**: the same signed POST made directly with reqwest, the
-//!   baseline the webhook figure is compared with.
+//!   baseline the webhook figure is compared with;
+//! * **examples**: the destinations in other languages
+//!   (`plugins/examples`: Discord in Python, PagerDuty in JavaScript), built
+//!   from source by their scripts, delivering to the same receiver.
 
 use super::Percentiles;
 use crate::plugins::{AlertRequest, PluginRuntime, RuntimeConfig};
@@ -29,6 +32,45 @@ pub struct PluginsArgs {
     /// Measure only the no-op case (for profiling the sandbox itself).
     #[arg(long)]
     pub noop_only: bool,
+    /// Measured calls per example plugin (they cost milliseconds, not
+    /// microseconds); 0 skips building and measuring them.
+    #[arg(long, default_value_t = 300)]
+    pub example_iterations: usize,
+}
+
+/// The example destinations: directory, file, plugin name, config (the
+/// receiver's URL is `{url}`).
+const EXAMPLES: &[(&str, &str, &str, &str)] = &[
+    (
+        "discord-python",
+        "discord.wasm",
+        "discord",
+        r#"{"webhook_url": "{url}"}"#,
+    ),
+    (
+        "pagerduty-js",
+        "pagerduty.wasm",
+        "pagerduty",
+        r#"{"routing_key": "R0ut1ngKeyR0ut1ngKeyR0ut1ngKey12", "events_url": "{url}"}"#,
+    ),
+];
+
+/// Builds the examples into `dir` with their own scripts (toolchains are
+/// installed from PyPI and npm next to them on first use).
+fn build_examples(dir: &Path) -> anyhow::Result<()> {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples");
+    for (example, file, _, _) in EXAMPLES {
+        println!("building {example} …");
+        let status = std::process::Command::new("bash")
+            .arg(examples.join(example).join("build.sh"))
+            .env("OUT", dir.join(file))
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            anyhow::bail!("building {example} failed ({status})");
+        }
+    }
+    Ok(())
 }
 
 const SECRET_KEY: &[u8] = b"bench-secret-key-0123456789abcdef";
@@ -40,9 +82,21 @@ pub async fn run(args: PluginsArgs) -> anyhow::Result<Value> {
     let noop = Path::new(crate::plugins::GUEST_ARTIFACTS_DIR).join("fixture_noop.wasm");
     std::fs::copy(&noop, plugins_dir.join("noop.wasm"))
         .map_err(|e| anyhow::anyhow!("copying {}: {e}", noop.display()))?;
+    let with_examples = !args.noop_only && args.example_iterations > 0;
+    if with_examples {
+        build_examples(&plugins_dir)?;
+    }
+    let loopback = crate::plugins::PluginPolicy {
+        allowed_hosts: Some(vec!["127.0.0.1".into()]),
+        ..Default::default()
+    };
     let runtime = PluginRuntime::start(RuntimeConfig {
         plugins_dir: Some(plugins_dir.clone()),
         allow_private_networks: true,
+        policies: EXAMPLES
+            .iter()
+            .map(|(_, _, name, _)| (name.to_string(), loopback.clone()))
+            .collect(),
         ..RuntimeConfig::default()
     })
     .await?;
@@ -107,6 +161,25 @@ pub async fn run(args: PluginsArgs) -> anyhow::Result<Value> {
         "goal: noop p50 under 30 µs -> {}",
         if noop.p50_us < 30.0 { "met" } else { "NOT met" }
     );
+    let mut examples = serde_json::Map::new();
+    if with_examples {
+        for (_, _, name, config) in EXAMPLES {
+            let config: Value = serde_json::from_str(&config.replace("{url}", &url))?;
+            let figures = measure(10, args.example_iterations, async || {
+                runtime
+                    .deliver(name, &config, &alert)
+                    .await
+                    .result
+                    .map(|_| ())
+            })
+            .await?;
+            println!(
+                "{name:<14} (example, instantiate + POST) {figures}  ({:.1}x the webhook plugin at p50)",
+                figures.p50_us / webhook.p50_us
+            );
+            examples.insert(name.to_string(), json!(figures));
+        }
+    }
     std::fs::remove_dir_all(&plugins_dir).ok();
 
     Ok(json!({
@@ -117,6 +190,8 @@ pub async fn run(args: PluginsArgs) -> anyhow::Result<Value> {
         "native": native,
         "webhook_over_native_p50": overhead,
         "noop_p50_goal_met": noop.p50_us < 30.0,
+        "example_iterations": args.example_iterations,
+        "examples": examples,
     }))
 }
 
