@@ -78,10 +78,16 @@ pub struct TrialReport {
 /// Loads `file`, validates `config` with it and runs it once on `sample`.
 pub async fn run(file: &Path, config: &Value, sample: Sample) -> anyhow::Result<TrialReport> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    // The plugins directory the runtime loads from: a copy of this one file.
+    // The plugins directory the runtime loads from (a copy of this one
+    // file), and a compile cache both runtimes share, so the component is
+    // compiled once: by the probe, then loaded from the cache.
     let dir = tempfile::tempdir()?;
+    let plugins_dir = dir.path().join("plugins");
+    std::fs::create_dir(&plugins_dir)?;
+    let cache_dir = Some(dir.path().join("cache"));
     let probe = PluginRuntime::start(RuntimeConfig {
         load_bundled: false,
+        cache_dir: cache_dir.clone(),
         ..RuntimeConfig::default()
     })
     .await?;
@@ -98,7 +104,7 @@ pub async fn run(file: &Path, config: &Value, sample: Sample) -> anyhow::Result<
             sample.world().name()
         );
     }
-    std::fs::write(dir.path().join("plugin.wasm"), bytes)?;
+    std::fs::write(plugins_dir.join("plugin.wasm"), bytes)?;
     let mut policies = std::collections::HashMap::new();
     policies.insert(
         summary.name.clone(),
@@ -108,7 +114,8 @@ pub async fn run(file: &Path, config: &Value, sample: Sample) -> anyhow::Result<
         },
     );
     let runtime = PluginRuntime::start(RuntimeConfig {
-        plugins_dir: Some(dir.path().to_path_buf()),
+        plugins_dir: Some(plugins_dir),
+        cache_dir,
         load_bundled: false,
         allow_private_networks: true,
         policies,

@@ -40,7 +40,7 @@ use crate::capabilities::object_store::Payload;
 use crate::export::encoding;
 use crate::export::query::ConfinedQuery;
 use crate::export::rows::ExportRows;
-use crate::plugins::{CheckStep, ExportBatch};
+use crate::plugins::{CheckStep, ExportBatch, Written};
 use crate::store::{
     AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewRun, RunStatus, Store,
     StoredAutomation,
@@ -144,27 +144,17 @@ async fn prepare(
     }))
 }
 
-/// What writing one batch did.
-struct Written {
-    bytes: u64,
-    keys: Vec<String>,
-    logs: Vec<String>,
-}
-
-/// Hands a prepared batch to the export plugin.
+/// Hands a prepared batch to the export plugin; returns what it wrote and
+/// the lines it logged.
 async fn write(
     inner: &Inner,
     automation: &StoredAutomation,
     config: &ExportConfig,
     batch: Prepared,
     started: DbTime,
-) -> anyhow::Result<Written> {
+) -> anyhow::Result<(Written, Vec<String>)> {
     if batch.rows == 0 {
-        return Ok(Written {
-            bytes: 0,
-            keys: Vec::new(),
-            logs: Vec::new(),
-        });
+        return Ok((Written::default(), Vec::new()));
     }
     let description = ExportBatch {
         automation_id: automation.id.to_string(),
@@ -190,12 +180,7 @@ async fn write(
         )
         .await;
     let logs = report.logs.iter().map(|l| l.message.clone()).collect();
-    let written = report.result?;
-    Ok(Written {
-        bytes: written.bytes,
-        keys: written.keys,
-        logs,
-    })
+    Ok((report.result?, logs))
 }
 
 /// Runs `automation` under the lease this daemon holds: one batch for a
@@ -295,13 +280,13 @@ pub(super) async fn run(
                 }
                 write(inner, automation, config, batch, started)
                     .await
-                    .map(|written| (written, upto, full, rows))
+                    .map(|(written, logs)| (written, logs, upto, full, rows))
             }
             Err(error) => Err(error),
         };
         details["export_ms"] = (clock.elapsed().as_millis() as u64).into();
         match outcome {
-            Ok((written, upto, full, rows)) => {
+            Ok((written, logs, upto, full, rows)) => {
                 if crash_after_write() && !written.keys.is_empty() {
                     tracing::error!(automation_id = %id, keys = ?written.keys,
                         "fault injection: aborting after the write, before the cursor commit");
@@ -309,8 +294,8 @@ pub(super) async fn run(
                 }
                 details["bytes"] = written.bytes.into();
                 details["objects"] = written.keys.clone().into();
-                if !written.logs.is_empty() {
-                    details["plugin_logs"] = written.logs.into();
+                if !logs.is_empty() {
+                    details["plugin_logs"] = logs.into();
                 }
                 tracing::info!(automation_id = %id, rows, bytes = written.bytes,
                     objects = written.keys.len(), cursor = upto, more = full,

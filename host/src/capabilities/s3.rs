@@ -14,7 +14,6 @@
 //! a plugin can tell a permanent refusal from a retryable outage.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -179,11 +178,6 @@ pub struct S3Bucket {
 }
 
 impl S3Bucket {
-    /// The bucket name.
-    pub fn name(&self) -> &str {
-        &self.bucket
-    }
-
     fn check_key(&self, key: &str) -> Result<(), StoreError> {
         let inside = self.prefix.is_empty() || key.starts_with(&format!("{}/", self.prefix));
         if key.is_empty() || !inside || key.split('/').any(|p| p == ".." || p == ".") {
@@ -386,6 +380,3 @@ where
         )),
     }
 }
-
-/// Shared across the engine: one connector per daemon.
-pub type SharedS3Connector = Arc<S3Connector>;

@@ -47,16 +47,11 @@ use crate::export::rows::{
 };
 use crate::store::JSON_FIELDS;
 
-/// The span fields stored as JSON text.
-const TEXT_FIELDS: [&str; 7] = [
-    "input",
-    "output",
-    "expected",
-    "error",
-    "metadata",
-    "span_attributes",
-    "context",
-];
+/// The span fields stored as JSON text, as indexes into
+/// [`JSON_FIELDS`]: all but the ones with typed columns.
+fn text_fields() -> impl Iterator<Item = usize> {
+    (0..JSON_FIELDS.len()).filter(|i| ![SPAN_PARENTS, SCORES, METRICS, TAGS].contains(i))
+}
 
 /// Rows per row group (and per Arrow record batch built at once).
 pub const ROWS_PER_GROUP: usize = 8_192;
@@ -90,9 +85,11 @@ pub fn encode(rows: &ExportRows, project_id: Uuid) -> anyhow::Result<Vec<u8>> {
         .set_max_row_group_size(ROWS_PER_GROUP);
     // Min/max of kilobytes of JSON text help no reader and cost a
     // comparison per value.
-    for column in TEXT_FIELDS {
-        properties = properties
-            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    for field in text_fields() {
+        properties = properties.set_column_statistics_enabled(
+            ColumnPath::from(JSON_FIELDS[field]),
+            EnabledStatistics::None,
+        );
     }
     let properties = properties.build();
     let mut writer: Option<ArrowWriter<Vec<u8>>> = None;
@@ -171,9 +168,7 @@ fn log_batch<'a>(
     let mut scores = MapBuilder::new(None, StringBuilder::new(), Float64Builder::new());
     let mut metrics = MapBuilder::new(None, StringBuilder::new(), Float64Builder::new());
     // input, output, expected, error, metadata, span_attributes, context
-    let text_fields: Vec<usize> = (0..JSON_FIELDS.len())
-        .filter(|i| ![SPAN_PARENTS, SCORES, METRICS, TAGS].contains(i))
-        .collect();
+    let text_fields: Vec<usize> = text_fields().collect();
     let mut texts: Vec<StringBuilder> = text_fields.iter().map(|_| StringBuilder::new()).collect();
     let mut traces = false;
     for row in rows {
