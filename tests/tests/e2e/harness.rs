@@ -30,13 +30,20 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
-/// A compile cache shared by the tests of this process, so each fixture is
-/// compiled once per run rather than once per test.
+/// The compile cache shared by the tests' runtimes and daemons, so each
+/// component is compiled once, not once per test. It lives in the target
+/// directory and lasts across runs (entries are keyed by the component's
+/// hash and the engine's, and written atomically, so concurrent writers and
+/// changed components are safe); a temporary directory per run would leak,
+/// as statics are never dropped.
 pub fn shared_cache_dir() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
-        .path()
-        .to_path_buf()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache");
+        std::fs::create_dir_all(&dir).expect("compile cache dir");
+        dir
+    })
+    .clone()
 }
 
 /// Polls `condition` until it holds or `deadline` passes; panics with `what`.
@@ -304,16 +311,6 @@ pub fn herald() -> Command {
     Command::new(env!("CARGO_BIN_EXE_herald-e2e"))
 }
 
-/// A compile cache shared by the daemons of this process: each new data
-/// directory's `cache` is a link to it, so the bundled plugins are compiled
-/// once per run, not once per daemon (entries are written atomically).
-fn daemon_cache_dir() -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"))
-        .path()
-        .to_path_buf()
-}
-
 /// A running `herald serve`, killed (SIGKILL) on drop.
 pub struct Daemon {
     child: Child,
@@ -337,7 +334,7 @@ impl Daemon {
         let cache = data_dir.join("cache");
         if !cache.exists() {
             std::fs::create_dir_all(data_dir).expect("data dir");
-            std::os::unix::fs::symlink(daemon_cache_dir(), &cache).expect("link the compile cache");
+            std::os::unix::fs::symlink(shared_cache_dir(), &cache).expect("link the compile cache");
         }
         let mut child = herald()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
