@@ -87,7 +87,13 @@ async fn read_rows(
             let query = ConfinedQuery::new(btql_query, store.dialect(), project_id)?;
             ExportRows::Query(
                 store
-                    .export_query(&query.sql, project_id, after, upto)
+                    .export_query(
+                        &query.sql,
+                        project_id,
+                        after,
+                        upto,
+                        crate::store::EXPORT_QUERY_TIME_LIMIT,
+                    )
                     .await?,
             )
         }

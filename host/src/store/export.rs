@@ -8,6 +8,8 @@
 //! same rows, which is what lets a retried batch overwrite its object. A
 //! custom query sees the same range as its `spans` and `traces` relations.
 
+use std::time::{Duration, Instant};
+
 use sqlx::{FromRow, QueryBuilder, Row};
 use uuid::Uuid;
 
@@ -21,8 +23,14 @@ const PARALLEL_READ_MIN: i64 = 4_096;
 /// Roots per `IN (…)` list when reading whole traces.
 const ROOTS_PER_STATEMENT: usize = 500;
 
-/// A custom query may run this long before PostgreSQL cancels it.
-const QUERY_TIMEOUT_MS: u32 = 60_000;
+/// How long a custom export query may run before it is stopped (PostgreSQL
+/// cancels it; SQLite interrupts it from its progress handler).
+pub const EXPORT_QUERY_TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// SQLite virtual-machine steps between two looks at the clock while a
+/// custom query runs: cheap enough not to show, often enough to stop within
+/// milliseconds of the limit.
+const PROGRESS_CHECK_STEPS: i32 = 10_000;
 
 /// The export columns of a span, JSON fields as text.
 fn span_columns(dialect: Dialect) -> &'static str {
@@ -251,23 +259,51 @@ impl Store {
     /// Runs a custom export query prepared by
     /// [`crate::export::query::ConfinedQuery`]: `sql` reads only the
     /// project's rows in `(after, upto]` through the bound parameters `$1`
-    /// (project id), `$2` (after) and `$3` (upto). On PostgreSQL it runs in
-    /// a read-only transaction with a statement timeout.
+    /// (project id), `$2` (after) and `$3` (upto).
+    ///
+    /// The query's text was already confined (one `SELECT`, the project's
+    /// own relations, allowed functions only); the database adds a second
+    /// wall: the query runs read-only and is stopped after `time_limit`
+    /// with [`StoreError::QueryTimedOut`]. On PostgreSQL that is a READ ONLY
+    /// transaction with a statement timeout. On SQLite it is a connection of
+    /// its own with `query_only` set and a progress handler watching the
+    /// clock; that connection is closed afterwards rather than returned to
+    /// the pool in that state (opening one costs about a millisecond, once
+    /// per batch).
     pub async fn export_query(
         &self,
         sql: &str,
         project_id: Uuid,
         after: i64,
         upto: i64,
+        time_limit: Duration,
     ) -> Result<QueryRows, StoreError> {
+        let timed_out = |e: sqlx::Error| match &e {
+            // SQLITE_INTERRUPT, and PostgreSQL's query_canceled.
+            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("9" | "57014")) => {
+                StoreError::QueryTimedOut(time_limit)
+            }
+            _ => StoreError::Database(e),
+        };
         match &self.backend {
             super::Backend::Sqlite(pool) => {
+                let mut connection = pool.acquire().await?;
+                connection.close_on_drop();
+                sqlx::query("PRAGMA query_only = ON")
+                    .execute(&mut *connection)
+                    .await?;
+                let deadline = Instant::now() + time_limit;
+                connection
+                    .lock_handle()
+                    .await?
+                    .set_progress_handler(PROGRESS_CHECK_STEPS, move || Instant::now() < deadline);
                 let rows = sqlx::query(sql)
                     .bind(DbId(project_id))
                     .bind(after)
                     .bind(upto)
-                    .fetch_all(pool)
-                    .await?;
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(timed_out)?;
                 Ok(sqlite_rows(&rows))
             }
             super::Backend::Postgres(pool) => {
@@ -275,9 +311,12 @@ impl Store {
                 sqlx::query("SET TRANSACTION READ ONLY")
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(&format!("SET LOCAL statement_timeout = {QUERY_TIMEOUT_MS}"))
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(&format!(
+                    "SET LOCAL statement_timeout = {}",
+                    time_limit.as_millis().max(1)
+                ))
+                .execute(&mut *tx)
+                .await?;
                 // row_to_json gives every column type (numeric, timestamps,
                 // jsonb) one faithful JSON form, and keeps column order.
                 let wrapped = format!("SELECT row_to_json(q)::text FROM ({sql}) AS q");
@@ -286,7 +325,8 @@ impl Store {
                     .bind(after)
                     .bind(upto)
                     .fetch_all(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(timed_out)?;
                 tx.rollback().await?;
                 Ok(postgres_rows(&texts))
             }

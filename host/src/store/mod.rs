@@ -68,7 +68,7 @@ pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit, Failur
 pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
 pub use columns::{DbId, DbTime};
 pub use environments::EnvironmentEvent;
-pub use export::BatchBounds;
+pub use export::{BatchBounds, EXPORT_QUERY_TIME_LIMIT};
 pub use model::*;
 pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
 pub use projects::ListParams;
@@ -124,6 +124,11 @@ pub enum StoreError {
     /// Applying the migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A custom export query ran past its time limit and was stopped.
+    #[error(
+        "the export query ran longer than {0:?} and was stopped; narrow it or lower batch_size"
+    )]
+    QueryTimedOut(std::time::Duration),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -2,8 +2,8 @@
 //! `s3-export` plugin and a real S3 server on loopback: each shape (spans,
 //! traces, custom query) in both formats reads back equal to the source,
 //! a second run exports only the new rows, a reset exports everything
-//! again (and says so in the history), and custom queries cannot leave
-//! their project or write.
+//! again (and says so in the history), custom queries cannot leave their
+//! project or write, and one that would run forever is stopped.
 
 use herald::bench::s3_server::LoopbackS3;
 use reqwest::Method;
@@ -15,7 +15,8 @@ use crate::export::{BUCKET, canonical, export_config, rows_by_id, rows_of, spans
 both_backends!(
     every_shape_in_both_formats_reads_back_equal_to_the_source,
     incremental_runs_and_reset,
-    custom_queries_stay_in_their_project_and_never_write
+    custom_queries_stay_in_their_project_and_never_write,
+    a_runaway_query_is_stopped_and_the_store_stays_writable
 );
 
 struct Fixture {
@@ -275,4 +276,69 @@ async fn custom_queries_stay_in_their_project_and_never_write(backend: Backend) 
             .all(|r| r["id"].as_str().unwrap().starts_with("mine")),
         "{rows:?}"
     );
+}
+
+async fn a_runaway_query_is_stopped_and_the_store_stays_writable(backend: Backend) {
+    use herald::export::query::ConfinedQuery;
+    use herald::store::StoreError;
+    use std::time::Duration;
+
+    let s = TestServer::start(backend).await;
+    let project = s.project("runaway").await;
+    s.insert_logs(&project, spans("before", 2)).await;
+    let project_id: uuid::Uuid = project.parse().unwrap();
+    // Passes every check (one SELECT over its own relations, allowed
+    // functions), and never ends.
+    let endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+                   SELECT count(*) AS n FROM r";
+    let query = ConfinedQuery::new(endless, s.store.dialect(), project_id).unwrap();
+    let limit = Duration::from_millis(300);
+    let result = s
+        .store
+        .export_query(&query.sql, project_id, 0, i64::MAX, limit)
+        .await;
+    match result {
+        Err(e @ StoreError::QueryTimedOut(_)) => {
+            assert!(e.to_string().contains("ran longer than 300ms"), "{e}");
+        }
+        other => panic!("expected the query to be stopped, got {other:?}"),
+    }
+
+    // The stopped query's read-only connection went away with it: every
+    // connection the store hands out afterwards still writes, and a
+    // well-behaved query still runs.
+    for round in 0..20 {
+        s.insert_logs(&project, spans(&format!("after-{round}"), 1))
+            .await;
+    }
+    let count = ConfinedQuery::new(
+        "SELECT count(*) AS n FROM spans",
+        s.store.dialect(),
+        project_id,
+    )
+    .unwrap();
+    let rows = s
+        .store
+        .export_query(&count.sql, project_id, 0, i64::MAX, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.rows,
+        vec![vec![json!(66)]],
+        "three spans a trace, 22 traces"
+    );
+
+    // Were a write to slip past the confinement, the database refuses it.
+    let write = "DELETE FROM events WHERE object_id = $1 AND xact_id > $2 AND xact_id <= $3";
+    let refused = s
+        .store
+        .export_query(write, project_id, 0, i64::MAX, Duration::from_secs(30))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let rows = s
+        .store
+        .export_query(&count.sql, project_id, 0, i64::MAX, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(rows.rows, vec![vec![json!(66)]], "nothing was deleted");
 }
