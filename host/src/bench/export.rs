@@ -2,9 +2,10 @@
 //! on loopback, as Parquet and as JSON Lines.
 //!
 //! 1,000,000 spans of about 1 KB (the retention benchmark's generator, in
-//! traces of 8) are seeded into a SQLite file by a child process, so the
-//! seeding's memory is not this process's. Then, for each format, a daemon
-//! runs in this process over that file, and the loopback S3 server (`s3s` +
+//! traces of 8) are seeded by a child process, so the seeding's memory is
+//! not this process's, into a SQLite file or, with `--postgres-url`, a
+//! scratch schema of that PostgreSQL database (dropped afterwards). Then, for each format, a daemon
+//! runs in this process over that database, and the loopback S3 server (`s3s` +
 //! `s3s-fs`, SigV4 checked) in another child process; an export automation
 //! is created and the clock runs until its cursor reaches the last span.
 //!
@@ -27,6 +28,7 @@ use super::memory::{Memory, RssSampler, mb};
 use super::retention::RetentionArgs;
 use super::retention::seed::{now_rfc3339, seed_in_child, seed_span, sqlite_url};
 use super::s3_server::LoopbackS3;
+use super::scratch_schema::ScratchSchema;
 use crate::config::Overrides;
 use crate::store::Store;
 
@@ -42,6 +44,10 @@ pub struct ExportArgs {
     /// Formats to measure, in order.
     #[arg(long, value_delimiter = ',', default_value = "parquet,jsonl")]
     pub formats: Vec<String>,
+    /// Export from PostgreSQL instead of SQLite: a scratch schema is made in
+    /// this database for the run and dropped afterwards.
+    #[arg(long)]
+    pub postgres_url: Option<String>,
     /// Internal: serve S3 from this directory and print the endpoint (the
     /// child process, so the server's memory is not the daemon's).
     #[arg(long, hide = true)]
@@ -67,19 +73,45 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Value> {
     }
     let span_bytes = serde_json::to_vec(&seed_span(0, 8, &now_rfc3339()))?.len();
     println!(
-        "export: {} spans of ~{span_bytes} bytes, batches of {}, formats {}",
+        "export from {}: {} spans of ~{span_bytes} bytes, batches of {}, formats {}",
+        if args.postgres_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         args.spans,
         args.batch_size,
         args.formats.join(", ")
     );
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let db = dir.path().join("herald.db");
+    let scratch = match &args.postgres_url {
+        Some(admin) => Some(ScratchSchema::create(admin).await?),
+        None => None,
+    };
+    let database = match &scratch {
+        Some(schema) => schema.url.clone(),
+        None => sqlite_url(&dir.path().join("herald.db")),
+    };
+    let result = measure(dir.path(), &database, &args, span_bytes).await;
+    if let Some(schema) = scratch {
+        schema.drop_now().await?;
+    }
+    result
+}
+
+/// Seeds `database`, exports it in each format, then reads it bare.
+async fn measure(
+    dir: &Path,
+    database: &str,
+    args: &ExportArgs,
+    span_bytes: usize,
+) -> anyhow::Result<Value> {
     let seed_args = RetentionArgs {
         spans: args.spans,
         old_fraction: 0.0,
         ..RetentionArgs::default()
     };
-    let seeded = seed_in_child(&db, &seed_args).await?;
+    let seeded = seed_in_child(database, &seed_args).await?;
     let project = seeded["project_id"]
         .as_str()
         .context("the seeder reported no project id")?
@@ -90,12 +122,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Value> {
     );
 
     let mut figures = json!({
+        "database": if args.postgres_url.is_some() { "postgres" } else { "sqlite" },
         "spans": args.spans,
         "span_bytes": span_bytes,
         "batch_size": args.batch_size,
     });
     for format in &args.formats {
-        let measured = export_once(dir.path(), &db, &project, format, &args, span_bytes).await?;
+        let measured = export_once(dir, database, &project, format, args, span_bytes).await?;
         println!(
             "  {format}: {:.2} s, {:.0} rows/s, {:.1} MB/s written ({:.1} MB/s of span JSON), \
              {} objects, {:.1} MB, peak memory {:.1} MB",
@@ -110,7 +143,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Value> {
         figures[format] = measured;
     }
     // Last, so its memory does not count in the exports' peaks.
-    let baseline = read_baseline(&db, &project, args.batch_size).await?;
+    let baseline = read_baseline(database, &project, args.batch_size).await?;
     let baseline_rate = args.spans as f64 / baseline;
     println!(
         "  baseline: reading the same spans from the store in the same batches, nothing else: \
@@ -146,8 +179,8 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<Value> {
 
 /// Seconds to read every span of `project` in batches, as an export does,
 /// with nothing else.
-async fn read_baseline(db: &Path, project: &str, batch_size: u64) -> anyhow::Result<f64> {
-    let store = Store::connect(&sqlite_url(db)).await?;
+async fn read_baseline(database: &str, project: &str, batch_size: u64) -> anyhow::Result<f64> {
+    let store = Store::connect(database).await?;
     let project: uuid::Uuid = project.parse()?;
     let started = Instant::now();
     let mut cursor = 0;
@@ -166,7 +199,7 @@ async fn read_baseline(db: &Path, project: &str, batch_size: u64) -> anyhow::Res
 /// Exports the whole project once as `format`; returns its figures.
 async fn export_once(
     dir: &Path,
-    db: &Path,
+    database: &str,
     project: &str,
     format: &str,
     args: &ExportArgs,
@@ -177,12 +210,12 @@ async fn export_once(
     let (mut s3, endpoint) = start_s3_child(&objects_root).await?;
     let daemon = InProcessDaemon::start(Overrides {
         data_dir: Some(dir.to_path_buf()),
-        database_url: Some(sqlite_url(db)),
+        database_url: Some(database.to_owned()),
         ..Overrides::default()
     })
     .await?;
     let api = Api::connect(&daemon.base, Duration::from_secs(60)).await?;
-    let store = Store::connect(&sqlite_url(db)).await?;
+    let store = Store::connect(database).await?;
     let last = store.current_xact_id().await?;
     store.close().await;
 

@@ -17,6 +17,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::scratch_schema::ScratchSchema;
 use crate::api::{self, ApiKeys, AppState, Limits};
 use crate::store::{ObjectRef, Store, XactRange};
 
@@ -75,19 +76,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<Value> {
     figures["sqlite"] = measure("sqlite", &url, &args).await?;
 
     if let Some(admin) = &args.postgres_url {
-        let schema = format!("herald_bench_{}", uuid::Uuid::new_v4().simple());
-        let admin_store = sqlx::PgPool::connect(admin)
-            .await
-            .context("connecting to HERALD_BENCH_DATABASE_URL")?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin_store)
-            .await?;
-        let sep = if admin.contains('?') { '&' } else { '?' };
-        let url = format!("{admin}{sep}options=-c%20search_path%3D{schema}");
-        let result = measure("postgres", &url, &args).await;
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&admin_store)
-            .await?;
+        let schema = ScratchSchema::create(admin).await?;
+        let result = measure("postgres", &schema.url, &args).await;
+        schema.drop_now().await?;
         figures["postgres"] = result?;
     }
     Ok(figures)

@@ -11,6 +11,7 @@ mod memory;
 pub mod plugins;
 pub mod retention;
 pub mod s3_server;
+pub mod scratch_schema;
 
 use std::time::Duration;
 

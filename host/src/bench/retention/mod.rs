@@ -30,7 +30,7 @@
 //! the daemon's whole life in this process: start, baseline, purge). Both
 //! include the bench's own HTTP client, which is small.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -69,9 +69,10 @@ pub struct RetentionArgs {
     /// Seconds of ingest measured before the purge, as the baseline.
     #[arg(long, default_value_t = 5)]
     pub baseline_seconds: u64,
-    /// Internal: seed this SQLite file and exit (the child process).
+    /// Internal: seed the database at this URL and exit (the child
+    /// process).
     #[arg(long, hide = true)]
-    pub seed_into: Option<PathBuf>,
+    pub seed_into: Option<String>,
 }
 
 impl Default for RetentionArgs {
@@ -111,8 +112,8 @@ pub async fn run(args: RetentionArgs) -> anyhow::Result<Value> {
         bail!("--old-fraction must be between 0 and 1");
     }
     let (old, recent) = split(&args);
-    if let Some(path) = &args.seed_into {
-        return seed::seed(path, &args, old).await;
+    if let Some(url) = &args.seed_into {
+        return seed::seed(url, &args, old).await;
     }
     let span_bytes = serde_json::to_vec(&seed_span(0, 1, &now_rfc3339()))?.len();
     println!(
@@ -123,7 +124,7 @@ pub async fn run(args: RetentionArgs) -> anyhow::Result<Value> {
 
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
     let db = dir.path().join("herald.db");
-    let seeded = seed_in_child(&db, &args).await?;
+    let seeded = seed_in_child(&sqlite_url(&db), &args).await?;
     let project = seeded["project_id"]
         .as_str()
         .context("the seeder reported no project id")?

@@ -79,13 +79,15 @@ pub(super) fn live_span(n: u64) -> Value {
 }
 
 /// Runs the seeding child process; returns its JSON line.
-pub(crate) async fn seed_in_child(db: &Path, args: &RetentionArgs) -> anyhow::Result<Value> {
+pub(crate) async fn seed_in_child(
+    database_url: &str,
+    args: &RetentionArgs,
+) -> anyhow::Result<Value> {
     let exe = std::env::current_exe().context("locating herald-bench")?;
     let mut command = std::process::Command::new(exe);
     command
         .arg("retention")
-        .arg("--seed-into")
-        .arg(db)
+        .args(["--seed-into", database_url])
         .args(["--spans", &args.spans.to_string()])
         .args(["--old-fraction", &args.old_fraction.to_string()])
         .args(["--trace-spans", &args.trace_spans.to_string()])
@@ -112,10 +114,14 @@ pub(crate) async fn seed_in_child(db: &Path, args: &RetentionArgs) -> anyhow::Re
     .await?
 }
 
-/// The child: seeds `path` and returns `{"project_id", "seconds",
+/// The child: seeds the database at `database_url` and returns `{"project_id", "seconds",
 /// "spans_per_sec"}`.
-pub(super) async fn seed(path: &Path, args: &RetentionArgs, old: usize) -> anyhow::Result<Value> {
-    let store = Store::connect(&sqlite_url(path)).await?;
+pub(super) async fn seed(
+    database_url: &str,
+    args: &RetentionArgs,
+    old: usize,
+) -> anyhow::Result<Value> {
+    let store = Store::connect(database_url).await?;
     let (project, _) = store.create_project("bench", None).await?;
     let object = ObjectRef::project_logs(project.id);
     let now = Utc::now();
