@@ -269,7 +269,8 @@ impl Store {
     /// its own with `query_only` set and a progress handler watching the
     /// clock; that connection is closed afterwards rather than returned to
     /// the pool in that state (opening one costs about a millisecond, once
-    /// per batch).
+    /// per batch), except for an in-memory database, which would vanish
+    /// with it.
     pub async fn export_query(
         &self,
         sql: &str,
@@ -288,7 +289,14 @@ impl Store {
         match &self.backend {
             super::Backend::Sqlite(pool) => {
                 let mut connection = pool.acquire().await?;
-                connection.close_on_drop();
+                // An in-memory database lives only as long as a connection
+                // to it, so there the settings are undone afterwards instead
+                // (a query cancelled midway may leave that connection
+                // read-only; in-memory databases are for trials and tests).
+                let in_memory = !pool.connect_options().get_filename().is_file();
+                if !in_memory {
+                    connection.close_on_drop();
+                }
                 sqlx::query("PRAGMA query_only = ON")
                     .execute(&mut *connection)
                     .await?;
@@ -302,9 +310,14 @@ impl Store {
                     .bind(after)
                     .bind(upto)
                     .fetch_all(&mut *connection)
-                    .await
-                    .map_err(timed_out)?;
-                Ok(sqlite_rows(&rows))
+                    .await;
+                if in_memory {
+                    connection.lock_handle().await?.remove_progress_handler();
+                    sqlx::query("PRAGMA query_only = OFF")
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                Ok(sqlite_rows(&rows.map_err(timed_out)?))
             }
             super::Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
