@@ -31,15 +31,29 @@ pub fn guest(name: &str) -> PathBuf {
 }
 
 /// The compile cache shared by the tests' runtimes and daemons, so each
-/// component is compiled once, not once per test. It lives in the target
-/// directory and lasts across runs (entries are keyed by the component's
-/// hash and the engine's, and written atomically, so concurrent writers and
-/// changed components are safe); a temporary directory per run would leak,
-/// as statics are never dropped.
+/// component is compiled once per run, not once per test (entries are
+/// written atomically, so concurrent writers are safe).
+///
+/// It is `target/tmp/compile-cache/<pid>`: a temporary directory would
+/// leak, since statics are never dropped, and one cache for every run would
+/// grow by the example components, which compile to new bytes on each
+/// build. So each run removes the caches of runs whose process is gone.
 pub fn shared_cache_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache");
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache");
+        for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let live = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u32>().ok())
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !live {
+                let path = entry.path();
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
+        }
+        let dir = root.join(std::process::id().to_string());
         std::fs::create_dir_all(&dir).expect("compile cache dir");
         dir
     })
