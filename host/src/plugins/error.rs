@@ -154,3 +154,15 @@ fn format_problems(problems: &[ConfigProblem]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+/// A plugin's own `plugin-error` (one WIT type shared by every world): a
+/// failure it reported, with its retry advice.
+impl From<super::bindings::alert::herald::automation::types::PluginError> for CallError {
+    fn from(e: super::bindings::alert::herald::automation::types::PluginError) -> Self {
+        CallError::Failed {
+            message: e.message,
+            retryable: e.retryable,
+            retry_after: e.retry_after_ms.map(Duration::from_millis),
+        }
+    }
+}

@@ -8,11 +8,10 @@
 //! call and confined to the automation's bucket and prefix.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::bindings::export::exports::herald::automation::exporting as wit;
 use super::sandbox::Grants;
-use super::{CallError, CallReport, PluginRuntime, World, loaded};
+use super::{CallReport, PluginRuntime, World, loaded};
 use crate::capabilities::object_store::{ObjectStore, Payload};
 
 /// One encoded batch, as the host describes it to an export destination.
@@ -104,11 +103,7 @@ impl PluginRuntime {
                 keys: written.keys,
                 bytes: written.bytes,
             }),
-            Err(e) => Err(CallError::Failed {
-                message: e.message,
-                retryable: e.retryable,
-                retry_after: e.retry_after_ms.map(Duration::from_millis),
-            }),
+            Err(e) => Err(e.into()),
         })
     }
 

@@ -343,11 +343,7 @@ impl PluginRuntime {
                 plugin: name.to_owned(),
                 host: denied_host.unwrap_or_default(),
             }),
-            Err(e) => Err(CallError::Failed {
-                message: e.message,
-                retryable: e.retryable,
-                retry_after: e.retry_after_ms.map(Duration::from_millis),
-            }),
+            Err(e) => Err(e.into()),
         })
     }
 }
@@ -422,11 +418,7 @@ impl PluginRuntime {
                 deleted: outcome.deleted,
                 batches: outcome.batches,
             }),
-            Err(e) => Err(CallError::Failed {
-                message: e.message,
-                retryable: e.retryable,
-                retry_after: e.retry_after_ms.map(Duration::from_millis),
-            }),
+            Err(e) => Err(e.into()),
         })
     }
 }
