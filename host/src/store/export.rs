@@ -179,15 +179,12 @@ impl Store {
         upto: i64,
         since: Option<DbTime>,
     ) -> Result<Vec<SpanRecord>, StoreError> {
-        if let super::Backend::Sqlite(pool) = &self.backend {
-            let path = pool.connect_options().get_filename().to_path_buf();
-            if path.is_file() {
-                return tokio::task::spawn_blocking(move || {
-                    super::export_sqlite::read_spans(&path, project_id, after, upto, since)
-                })
-                .await
-                .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?;
-            }
+        if let Some(path) = self.sqlite_file.clone() {
+            return tokio::task::spawn_blocking(move || {
+                super::export_sqlite::read_spans(&path, project_id, after, upto, since)
+            })
+            .await
+            .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?;
         }
         let dialect = self.dialect();
         let rows: Vec<SpanRow> = dispatch!(self, |pool, DB| {
@@ -293,7 +290,7 @@ impl Store {
                 // to it, so there the settings are undone afterwards instead
                 // (a query cancelled midway may leave that connection
                 // read-only; in-memory databases are for trials and tests).
-                let in_memory = !pool.connect_options().get_filename().is_file();
+                let in_memory = self.sqlite_file.is_none();
                 if !in_memory {
                     connection.close_on_drop();
                 }

@@ -54,6 +54,7 @@ pub mod retention;
 pub mod runs;
 pub mod validate;
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -175,6 +176,9 @@ pub struct Store {
     notify: broadcast::Sender<StoreEvent>,
     /// Serialises in-process SQLite writers (see the module docs).
     write_lock: Option<Arc<Mutex<()>>>,
+    /// The SQLite database's file (`None` for PostgreSQL and in-memory
+    /// SQLite): export reads open their own read-only connections to it.
+    sqlite_file: Option<PathBuf>,
 }
 
 impl Store {
@@ -215,6 +219,7 @@ impl Store {
                 // The database lives as long as a connection to it does.
                 pool_options = pool_options.idle_timeout(None).max_lifetime(None);
             }
+            let sqlite_file = (!in_memory).then(|| options.get_filename().to_path_buf());
             let pool = pool_options.connect_with(options).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             tracing::info!(backend = "sqlite", "database ready");
@@ -222,6 +227,7 @@ impl Store {
                 backend: Backend::Sqlite(pool),
                 notify,
                 write_lock: Some(Arc::new(Mutex::new(()))),
+                sqlite_file,
             })
         } else if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -238,6 +244,7 @@ impl Store {
                 backend: Backend::Postgres(pool),
                 notify,
                 write_lock: None,
+                sqlite_file: None,
             })
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(database_url)))
