@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local PostgreSQL cluster and creates what the test suite needs:
-# role `herald` (password `herald`, CREATEDB) and database `herald_test`.
+# role `herald` (password `herald`, CREATEDB, and CREATEROLE so Herald can create
+# the `herald_query` role its confined custom queries run as) and database `herald_test`.
 # Idempotent: safe to run on every CI run and by hand. Prints the URL to
 # export as HERALD_TEST_DATABASE_URL.
 set -euo pipefail
@@ -35,9 +36,9 @@ psql_admin() {
 }
 
 if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'herald'")" != "1" ]; then
-    psql_admin "CREATE ROLE herald LOGIN PASSWORD 'herald' CREATEDB"
+    psql_admin "CREATE ROLE herald LOGIN PASSWORD 'herald' CREATEDB CREATEROLE"
 else
-    psql_admin "ALTER ROLE herald LOGIN PASSWORD 'herald' CREATEDB"
+    psql_admin "ALTER ROLE herald LOGIN PASSWORD 'herald' CREATEDB CREATEROLE"
 fi
 if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = 'herald_test'")" != "1" ]; then
     psql_admin "CREATE DATABASE herald_test OWNER herald"

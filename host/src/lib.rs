@@ -11,6 +11,7 @@
 //! * [`capabilities`]: what plugins may import (http, object store, records, log);
 //! * [`store`]: storage over SQLite or PostgreSQL, the data model;
 //! * [`filter`]: the SQL-style filter language, compiled per backend;
+//! * [`sql_budget`]: size, depth and stack bounds on every user-written SQL text;
 //! * [`export`]: export batches: their rows, custom queries, JSON Lines and Parquet;
 //! * [`api`]: the HTTP API;
 //! * [`bench`]: the benchmarks behind `herald-bench`;
@@ -28,4 +29,5 @@ pub mod export;
 pub mod filter;
 pub mod plugins;
 pub mod server;
+pub mod sql_budget;
 pub mod store;

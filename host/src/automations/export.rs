@@ -38,12 +38,12 @@ use super::config::{ExportConfig, ExportDefinition};
 use super::evaluate::Trigger;
 use crate::capabilities::object_store::Payload;
 use crate::export::encoding;
-use crate::export::query::ConfinedQuery;
+use crate::export::query::{ALLOWED_FUNCTIONS, ConfinedQuery};
 use crate::export::rows::ExportRows;
 use crate::plugins::{CheckStep, ExportBatch, Written};
 use crate::store::{
-    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewRun, RunStatus, Store,
-    StoredAutomation,
+    AutomationState, ConfinedRun, DbTime, EvaluationCommit, FailureUpdate, NewRun, QueryLimits,
+    RunStatus, Store, StoredAutomation,
 };
 
 /// How long one scheduled evaluation keeps draining a backlog before it
@@ -87,13 +87,14 @@ async fn read_rows(
             let query = ConfinedQuery::new(btql_query, store.dialect(), project_id)?;
             ExportRows::Query(
                 store
-                    .export_query(
-                        &query.sql,
+                    .confined_query(ConfinedRun {
+                        sql: &query.sql,
                         project_id,
                         after,
                         upto,
-                        crate::store::EXPORT_QUERY_TIME_LIMIT,
-                    )
+                        allowed_functions: ALLOWED_FUNCTIONS,
+                        limits: QueryLimits::EXPORT,
+                    })
                     .await?,
             )
         }

@@ -31,14 +31,24 @@ use sqlparser::ast::{
     TableAlias, TableFactor, Value, VisitMut, VisitorMut,
 };
 use sqlparser::dialect::{Dialect as SqlDialect, GenericDialect, PostgreSqlDialect, SQLiteDialect};
-use sqlparser::parser::Parser;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Tokenizer;
 use uuid::Uuid;
 
+use crate::sql_budget::{QUERY_BUDGET, on_deep_stack};
 use crate::store::Dialect;
+use crate::store::confined_query::{SPANS_VIEW, TRACES_VIEW};
 
 /// Functions a query may call: aggregates, string, math, date and JSON
-/// functions of SQLite and PostgreSQL, none with side effects.
-const ALLOWED_FUNCTIONS: &[&str] = &[
+/// functions of SQLite and PostgreSQL, none with side effects. The text
+/// check holds every query to it, and SQLite's authorizer holds the engine
+/// to it too, which is why it also names the functions behind SQLite's
+/// operators (`->`, `->>`, `LIKE`, `GLOB`).
+pub const ALLOWED_FUNCTIONS: &[&str] = &[
+    "->",
+    "->>",
+    "glob",
+    "like",
     "abs",
     "avg",
     "bool_and",
@@ -131,60 +141,84 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
 #[error("{0}")]
 pub struct QueryError(pub String);
 
-/// A custom query checked and rewritten to read only one project's rows in
-/// a range. Run it with [`crate::store::Store::export_query`].
+// `spans` and `traces` become views the database defines over one
+// project's batch ([`SPANS_VIEW`], [`TRACES_VIEW`]); it refuses the query
+// anything else (SQLite's authorizer, PostgreSQL's confined role), whatever
+// this text check let through: see `crate::store::confined_query`.
+
+/// A custom query checked and rewritten to read only the views of one
+/// project's batch. Run it with [`crate::store::Store::export_query`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfinedQuery {
-    /// The SQL to run, with `$1` (project id), `$2` (after) and `$3` (upto).
+    /// The SQL to run: the user's query with `spans`, `traces` and
+    /// `project_logs(…)` replaced by [`SPANS_VIEW`] and [`TRACES_VIEW`].
     pub sql: String,
 }
 
 impl ConfinedQuery {
     /// Parses `source` for `dialect`, checks it and confines it to
-    /// `project_id`.
+    /// `project_id`. Held to [`QUERY_BUDGET`] and run on a deep stack, so
+    /// no text can overflow the caller's.
     pub fn new(source: &str, dialect: Dialect, project_id: Uuid) -> Result<Self, QueryError> {
+        on_deep_stack(|| Self::confine(source, dialect, project_id))
+    }
+
+    fn confine(source: &str, dialect: Dialect, project_id: Uuid) -> Result<Self, QueryError> {
+        let budget = |e: crate::sql_budget::OverBudget| QueryError(e.0);
+        QUERY_BUDGET.check_len(source).map_err(budget)?;
         let mut query = parse(source, dialect)?;
+        QUERY_BUDGET.check_depth(&*query).map_err(budget)?;
         let mut confine = Confine {
             project_id,
-            cte_names: Vec::new(),
+            scopes: Vec::new(),
             error: None,
         };
-        collect_cte_names(&query, &mut confine.cte_names);
-        if let Some(name) = confine
-            .cte_names
-            .iter()
-            .find(|n| matches!(n.as_str(), "spans" | "traces"))
-        {
-            return Err(QueryError(format!(
-                "a WITH clause may not redefine `{name}`; choose another name"
-            )));
-        }
         if query.visit(&mut confine).is_break() {
             return Err(confine
                 .error
                 .unwrap_or_else(|| QueryError("the query was refused".into())));
         }
         Ok(ConfinedQuery {
-            sql: format!(
-                "WITH __herald_spans AS ({spans}), __herald_traces AS ({traces}) \
-                 SELECT * FROM ({query}) AS __herald_query",
-                spans = SPANS_RELATION,
-                traces = TRACES_RELATION,
-            ),
+            sql: query.to_string(),
         })
     }
 }
 
-fn parse(source: &str, dialect: Dialect) -> Result<Box<Query>, QueryError> {
-    let native: &dyn SqlDialect = match dialect {
+fn native_dialect(dialect: Dialect) -> &'static dyn SqlDialect {
+    match dialect {
         Dialect::Sqlite => &SQLiteDialect {},
         Dialect::Postgres => &PostgreSqlDialect {},
-    };
-    let statements = Parser::parse_sql(native, source)
-        .or_else(|native_error| {
-            Parser::parse_sql(&GenericDialect {}, source).map_err(|_| native_error)
-        })
+    }
+}
+
+/// Parenthesised nesting the parser accepts (subqueries, parentheses).
+const RECURSION_LIMIT: usize = 64;
+
+fn parse(source: &str, dialect: Dialect) -> Result<Box<Query>, QueryError> {
+    let native = native_dialect(dialect);
+    let tokens = Tokenizer::new(native, source)
+        .tokenize_with_location()
         .map_err(|e| QueryError(format!("not valid SQL: {e}")))?;
+    QUERY_BUDGET
+        .check_tokens(&tokens)
+        .map_err(|e| QueryError(e.0))?;
+    let statements = Parser::new(native)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .or_else(|native_error| {
+            Parser::new(&GenericDialect {})
+                .with_recursion_limit(RECURSION_LIMIT)
+                .try_with_sql(source)
+                .and_then(|mut parser| parser.parse_statements())
+                .map_err(|_| native_error)
+        })
+        .map_err(|e| match e {
+            ParserError::RecursionLimitExceeded => QueryError(format!(
+                "the query is nested more than {RECURSION_LIMIT} levels deep"
+            )),
+            other => QueryError(format!("not valid SQL: {other}")),
+        })?;
     let mut statements = statements.into_iter();
     match (statements.next(), statements.next()) {
         (Some(Statement::Query(query)), None) => Ok(query),
@@ -196,28 +230,28 @@ fn parse(source: &str, dialect: Dialect) -> Result<Box<Query>, QueryError> {
     }
 }
 
-fn collect_cte_names(query: &Query, names: &mut Vec<String>) {
-    struct Ctes<'a>(&'a mut Vec<String>);
-    impl sqlparser::ast::Visitor for Ctes<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-            if let Some(with) = &query.with {
-                self.0.extend(
-                    with.cte_tables
-                        .iter()
-                        .map(|cte| cte.alias.name.value.to_lowercase()),
-                );
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = sqlparser::ast::Visit::visit(query, &mut Ctes(names));
+/// The common table expressions one query can see, as the database
+/// resolves them: a CTE is visible in its query's body and in the CTEs
+/// defined after it in the same `WITH`, not in itself or before it
+/// (without `RECURSIVE`, PostgreSQL resolves such a name to a real table),
+/// and never outside its query.
+struct CteScope {
+    /// The names visible in this query's body (outer scopes included).
+    visible: Vec<String>,
+    /// For each CTE of this query's `WITH`: its query's address and the
+    /// names visible inside it.
+    definitions: Vec<(usize, Vec<String>)>,
+}
+
+fn address(query: &Query) -> usize {
+    std::ptr::from_ref(query) as usize
 }
 
 /// Checks every node and renames the allowed relations.
 struct Confine {
     project_id: Uuid,
-    cte_names: Vec<String>,
+    /// One scope per query being visited, innermost last.
+    scopes: Vec<CteScope>,
     error: Option<QueryError>,
 }
 
@@ -296,6 +330,46 @@ impl VisitorMut for Confine {
     }
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // What this query sees: the names its parent lets a CTE definition
+        // see, or, for any other subquery, everything its parent sees.
+        let outer = match self.scopes.last() {
+            Some(parent) => parent
+                .definitions
+                .iter()
+                .find(|(at, _)| *at == address(query))
+                .map(|(_, names)| names.clone())
+                .unwrap_or_else(|| parent.visible.clone()),
+            None => Vec::new(),
+        };
+        let mut visible = outer;
+        let mut definitions = Vec::new();
+        let mut refusal = None;
+        if let Some(with) = &query.with {
+            if with.recursive {
+                refusal = Some(
+                    "WITH RECURSIVE is not allowed in an export query: it can run without end"
+                        .to_string(),
+                );
+            }
+            for cte in &with.cte_tables {
+                let name = cte.alias.name.value.to_lowercase();
+                if matches!(name.as_str(), "spans" | "traces") || name.starts_with("herald_") {
+                    refusal.get_or_insert(format!(
+                        "a WITH clause may not define `{name}`; choose another name"
+                    ));
+                }
+                definitions.push((address(&cte.query), visible.clone()));
+                visible.push(name);
+            }
+        }
+        // Pushed even when refusing: post_visit_query pops it.
+        self.scopes.push(CteScope {
+            visible,
+            definitions,
+        });
+        if let Some(message) = refusal {
+            return self.refuse(message);
+        }
         if !query.locks.is_empty() {
             return self.refuse("locking clauses (FOR UPDATE, FOR SHARE) are not allowed".into());
         }
@@ -306,6 +380,11 @@ impl VisitorMut for Confine {
                 name.unwrap_or_default()
             ));
         }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        self.scopes.pop();
         ControlFlow::Continue(())
     }
 
@@ -343,7 +422,12 @@ impl VisitorMut for Confine {
                             Err(message) => return self.refuse(message),
                         }
                     }
-                    (cte, None) if self.cte_names.iter().any(|c| c == cte) => {
+                    (cte, None)
+                        if self
+                            .scopes
+                            .last()
+                            .is_some_and(|scope| scope.visible.iter().any(|c| c == cte)) =>
+                    {
                         return ControlFlow::Continue(());
                     }
                     _ => {
@@ -362,7 +446,12 @@ impl VisitorMut for Confine {
                         at: None,
                     });
                 }
-                *name = vec![Ident::new(format!("__herald_{relation}"))].into();
+                let view = if relation == "spans" {
+                    SPANS_VIEW
+                } else {
+                    TRACES_VIEW
+                };
+                *name = vec![Ident::new(view)].into();
                 *args = None;
                 ControlFlow::Continue(())
             }
@@ -400,24 +489,6 @@ fn first_words(sql: &str) -> String {
     sql.split_whitespace().take(4).collect::<Vec<_>>().join(" ")
 }
 
-/// The `spans` relation: the project's spans in `($2, $3]`.
-const SPANS_RELATION: &str = "SELECT id, xact_id AS _xact_id, created, project_id, span_id, root_span_id, span_parents, \
-     is_root, input, output, expected, error, scores, metrics, metadata, tags, span_attributes, \
-     context FROM events WHERE object_type = 'project_logs' AND object_id = $1 \
-     AND xact_id > $2 AND xact_id <= $3";
-
-/// The `traces` relation: the root spans of the traces with a span in
-/// `($2, $3]`, with how many spans each has up to `$3`.
-const TRACES_RELATION: &str = "SELECT r.id, r.xact_id AS _xact_id, r.created, r.project_id, r.span_id, r.root_span_id, \
-     r.input, r.output, r.expected, r.error, r.scores, r.metrics, r.metadata, r.tags, \
-     r.span_attributes, r.context, (SELECT COUNT(*) FROM events c \
-     WHERE c.object_type = 'project_logs' AND c.object_id = $1 \
-     AND c.root_span_id = r.root_span_id AND c.xact_id <= $3) AS span_count \
-     FROM events r WHERE r.object_type = 'project_logs' AND r.object_id = $1 AND r.is_root \
-     AND r.root_span_id IN (SELECT t.root_span_id FROM events t \
-     WHERE t.object_type = 'project_logs' AND t.object_id = $1 AND t.xact_id > $2 \
-     AND t.xact_id <= $3)";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,14 +502,25 @@ mod tests {
     #[test]
     fn reads_of_spans_and_traces_are_confined() {
         let q = confine("SELECT id, metadata FROM spans WHERE is_root").unwrap();
-        assert!(q.sql.contains("FROM __herald_spans AS spans"), "{}", q.sql);
+        assert!(
+            q.sql.contains("FROM herald_query_spans AS spans"),
+            "{}",
+            q.sql
+        );
         let q = confine(&format!(
             "SELECT count(*) AS n FROM project_logs('{PROJECT}', shape => 'traces') t"
         ))
         .unwrap();
-        assert!(q.sql.contains("FROM __herald_traces t)"), "{}", q.sql);
+        assert!(q.sql.contains("FROM herald_query_traces t"), "{}", q.sql);
         let q = confine("WITH x AS (SELECT id FROM spans) SELECT * FROM x").unwrap();
-        assert!(q.sql.contains("FROM __herald_spans AS spans"), "{}", q.sql);
+        assert!(
+            q.sql.contains("FROM herald_query_spans AS spans"),
+            "{}",
+            q.sql
+        );
+        // A CTE is visible after its definition and inside later ones.
+        confine("WITH a AS (SELECT id FROM spans), b AS (SELECT id FROM a) SELECT * FROM b")
+            .unwrap();
     }
 
     #[test]
@@ -462,12 +544,50 @@ mod tests {
             ("SELEC id".into(), "not valid SQL"),
             (
                 "WITH spans AS (SELECT 1) SELECT * FROM spans".into(),
-                "redefine",
+                "may not define `spans`",
+            ),
+            (
+                "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT x FROM r"
+                    .into(),
+                "WITH RECURSIVE",
             ),
         ];
         for (sql, expected) in cases {
             let error = confine(&sql).unwrap_err().0;
             assert!(error.contains(expected), "{sql}: {error}");
         }
+    }
+
+    #[test]
+    fn a_cte_name_is_visible_only_in_its_own_scope() {
+        let cases = [
+            // The name of a CTE nested in a subquery does not reach out.
+            "SELECT a.config FROM automations a, \
+             (WITH automations AS (SELECT 1 AS one) SELECT one FROM automations) AS x",
+            // Nor a sibling subquery's, at any depth.
+            "SELECT * FROM (SELECT * FROM (WITH events AS (SELECT 1) SELECT * FROM events) q), \
+             events",
+            // A CTE does not see itself (PostgreSQL would read the real table).
+            "WITH automations AS (SELECT * FROM automations) SELECT * FROM automations",
+            // Nor one defined after it.
+            "WITH a AS (SELECT * FROM sqlite_master), sqlite_master AS (SELECT 1) SELECT * FROM a",
+            "SELECT * FROM pragma_database_list",
+        ];
+        for sql in cases {
+            let error = confine(sql).unwrap_err().0;
+            assert!(error.contains("is not available"), "{sql}: {error}");
+        }
+    }
+
+    #[test]
+    fn huge_and_deep_queries_are_refused_not_fatal() {
+        let long = format!("SELECT {} FROM spans", vec!["1"; 40_000].join("+"));
+        let error = confine(&long).unwrap_err().0;
+        assert!(error.contains("limit is"), "{error}");
+        let chain = format!("SELECT {} AS n FROM spans", vec!["1"; 1_000].join("+"));
+        let error = confine(&chain).unwrap_err().0;
+        assert!(error.contains("nested"), "{error}");
+        let nested = format!("SELECT {}1{} FROM spans", "(".repeat(500), ")".repeat(500));
+        assert!(confine(&nested).is_err());
     }
 }

@@ -109,13 +109,17 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Parses and checks `source`.
+    /// Parses and checks `source`, within [`crate::sql_budget::FILTER_BUDGET`]:
+    /// a filter that parses also runs on both backends. The work happens on
+    /// a deep stack, so no filter text can overflow the caller's.
     pub fn parse(source: &str) -> Result<Filter, FilterError> {
-        let expr = parse::parse_sql(source)?;
-        let pred = check::check(&expr)?;
-        Ok(Filter {
-            source: source.to_string(),
-            pred,
+        crate::sql_budget::on_deep_stack(|| {
+            let expr = parse::parse_sql(source)?;
+            let pred = check::check(&expr)?;
+            Ok(Filter {
+                source: source.to_string(),
+                pred,
+            })
         })
     }
 

@@ -15,27 +15,30 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use super::FilterError;
+use crate::sql_budget::FILTER_BUDGET;
 
 /// Longest filter accepted, in bytes.
-pub const MAX_FILTER_LEN: usize = 16 * 1024;
+pub const MAX_FILTER_LEN: usize = FILTER_BUDGET.max_bytes;
 
 /// Nesting depth accepted by the parser.
 const RECURSION_LIMIT: usize = 64;
 
 /// Parses `source` into sqlparser's tree, with `INCLUDES`/`MATCH` rewritten.
+///
+/// The text is held to [`FILTER_BUDGET`]: its length and structure before
+/// parsing, its depth after. Call it on a deep stack
+/// ([`crate::sql_budget::on_deep_stack`]), as [`super::Filter::parse`] does:
+/// the tree may be as deep as the structure budget before the depth check.
 pub fn parse_sql(source: &str) -> Result<Expr, FilterError> {
-    if source.len() > MAX_FILTER_LEN {
-        return Err(FilterError::at(
-            format!("filter is longer than {MAX_FILTER_LEN} bytes"),
-            Location::new(1, 1),
-        ));
-    }
+    let over = |e: crate::sql_budget::OverBudget| FilterError::at(e.0, Location::new(1, 1));
+    FILTER_BUDGET.check_len(source).map_err(over)?;
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, source)
         .with_unescape(true)
         .tokenize_with_location()
         .map_err(|e| FilterError::at(e.message, e.location))?;
     let tokens = rewrite_words(tokens)?;
+    FILTER_BUDGET.check_tokens(&tokens).map_err(over)?;
     if tokens.iter().all(|t| is_blank(&t.token)) {
         return Err(FilterError::at("filter is empty", Location::new(1, 1)));
     }
@@ -53,6 +56,7 @@ pub fn parse_sql(source: &str) -> Result<Expr, FilterError> {
             next.span.start,
         ));
     }
+    FILTER_BUDGET.check_depth(&expr).map_err(over)?;
     Ok(expr)
 }
 

@@ -6,31 +6,21 @@
 //! rows. Traces are the traces that have a span in the range, each built
 //! from all its spans up to `upto` — so re-reading the same range gives the
 //! same rows, which is what lets a retried batch overwrite its object. A
-//! custom query sees the same range as its `spans` and `traces` relations.
+//! custom query sees the same range through the views of
+//! [`super::confined_query`].
 
-use std::time::{Duration, Instant};
-
-use sqlx::{FromRow, QueryBuilder, Row};
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 use super::columns::{DbId, DbTime};
 use super::{Dialect, Store, StoreError, dispatch};
-use crate::export::rows::{QueryRows, SpanRecord, TraceRecord, aggregate_traces};
+use crate::export::rows::{SpanRecord, TraceRecord, aggregate_traces};
 
 /// Ranges of at least this many sequence numbers are read in two halves.
 const PARALLEL_READ_MIN: i64 = 4_096;
 
 /// Roots per `IN (…)` list when reading whole traces.
 const ROOTS_PER_STATEMENT: usize = 500;
-
-/// How long a custom export query may run before it is stopped (PostgreSQL
-/// cancels it; SQLite interrupts it from its progress handler).
-pub const EXPORT_QUERY_TIME_LIMIT: Duration = Duration::from_secs(60);
-
-/// SQLite virtual-machine steps between two looks at the clock while a
-/// custom query runs: cheap enough not to show, often enough to stop within
-/// milliseconds of the limit.
-const PROGRESS_CHECK_STEPS: i32 = 10_000;
 
 /// The export columns of a span, JSON fields as text.
 fn span_columns(dialect: Dialect) -> &'static str {
@@ -252,172 +242,4 @@ impl Store {
         }
         Ok(traces)
     }
-
-    /// Runs a custom export query prepared by
-    /// [`crate::export::query::ConfinedQuery`]: `sql` reads only the
-    /// project's rows in `(after, upto]` through the bound parameters `$1`
-    /// (project id), `$2` (after) and `$3` (upto).
-    ///
-    /// The query's text was already confined (one `SELECT`, the project's
-    /// own relations, allowed functions only); the database adds a second
-    /// wall: the query runs read-only and is stopped after `time_limit`
-    /// with [`StoreError::QueryTimedOut`]. On PostgreSQL that is a READ ONLY
-    /// transaction with a statement timeout. On SQLite it is a connection of
-    /// its own with `query_only` set and a progress handler watching the
-    /// clock; that connection is closed afterwards rather than returned to
-    /// the pool in that state (opening one costs about a millisecond, once
-    /// per batch), except for an in-memory database, which would vanish
-    /// with it.
-    pub async fn export_query(
-        &self,
-        sql: &str,
-        project_id: Uuid,
-        after: i64,
-        upto: i64,
-        time_limit: Duration,
-    ) -> Result<QueryRows, StoreError> {
-        let timed_out = |e: sqlx::Error| match &e {
-            // SQLITE_INTERRUPT, and PostgreSQL's query_canceled.
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("9" | "57014")) => {
-                StoreError::QueryTimedOut(time_limit)
-            }
-            _ => StoreError::Database(e),
-        };
-        match &self.backend {
-            super::Backend::Sqlite(pool) => {
-                let mut connection = pool.acquire().await?;
-                // An in-memory database lives only as long as a connection
-                // to it, so there the settings are undone afterwards instead
-                // (a query cancelled midway may leave that connection
-                // read-only; in-memory databases are for trials and tests).
-                let in_memory = self.sqlite_file.is_none();
-                if !in_memory {
-                    connection.close_on_drop();
-                }
-                sqlx::query("PRAGMA query_only = ON")
-                    .execute(&mut *connection)
-                    .await?;
-                let deadline = Instant::now() + time_limit;
-                connection
-                    .lock_handle()
-                    .await?
-                    .set_progress_handler(PROGRESS_CHECK_STEPS, move || Instant::now() < deadline);
-                let rows = sqlx::query(sql)
-                    .bind(DbId(project_id))
-                    .bind(after)
-                    .bind(upto)
-                    .fetch_all(&mut *connection)
-                    .await;
-                if in_memory {
-                    connection.lock_handle().await?.remove_progress_handler();
-                    sqlx::query("PRAGMA query_only = OFF")
-                        .execute(&mut *connection)
-                        .await?;
-                }
-                Ok(sqlite_rows(&rows.map_err(timed_out)?))
-            }
-            super::Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                sqlx::query("SET TRANSACTION READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(&format!(
-                    "SET LOCAL statement_timeout = {}",
-                    time_limit.as_millis().max(1)
-                ))
-                .execute(&mut *tx)
-                .await?;
-                // row_to_json gives every column type (numeric, timestamps,
-                // jsonb) one faithful JSON form, and keeps column order.
-                let wrapped = format!("SELECT row_to_json(q)::text FROM ({sql}) AS q");
-                let texts: Vec<String> = sqlx::query_scalar(&wrapped)
-                    .bind(DbId(project_id))
-                    .bind(after)
-                    .bind(upto)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(timed_out)?;
-                tx.rollback().await?;
-                Ok(postgres_rows(&texts))
-            }
-        }
-    }
-}
-
-/// Decodes SQLite rows by each value's storage class. Text in a column
-/// named like one of the span's JSON fields is decoded as JSON, since
-/// SQLite stores JSON as text.
-fn sqlite_rows(rows: &[sqlx::sqlite::SqliteRow]) -> QueryRows {
-    use serde_json::Value;
-    use sqlx::{Column, TypeInfo, ValueRef};
-    let Some(first) = rows.first() else {
-        return QueryRows::default();
-    };
-    let columns: Vec<String> = first
-        .columns()
-        .iter()
-        .map(|c| c.name().to_string())
-        .collect();
-    let json_column: Vec<bool> = columns
-        .iter()
-        .map(|c| super::JSON_FIELDS.contains(&c.as_str()))
-        .collect();
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut values = Vec::with_capacity(columns.len());
-        for (i, is_json) in json_column.iter().enumerate() {
-            let kind = row
-                .try_get_raw(i)
-                .map(|raw| {
-                    if raw.is_null() {
-                        "NULL".to_string()
-                    } else {
-                        raw.type_info().name().to_string()
-                    }
-                })
-                .unwrap_or_else(|_| "NULL".into());
-            let value = match kind.as_str() {
-                "INTEGER" => row.try_get::<i64, _>(i).map(Value::from).ok(),
-                "REAL" => row.try_get::<f64, _>(i).ok().map(Value::from),
-                "TEXT" => row.try_get::<String, _>(i).ok().map(|text| {
-                    if *is_json {
-                        serde_json::from_str(&text).unwrap_or(Value::String(text))
-                    } else {
-                        Value::String(text)
-                    }
-                }),
-                "BLOB" => row
-                    .try_get::<Vec<u8>, _>(i)
-                    .ok()
-                    .map(|bytes| Value::String(hex::encode(bytes))),
-                _ => None,
-            };
-            values.push(value.unwrap_or(Value::Null));
-        }
-        out.push(values);
-    }
-    QueryRows { columns, rows: out }
-}
-
-/// Splits `row_to_json` objects into columns (in the first row's order).
-fn postgres_rows(texts: &[String]) -> QueryRows {
-    use serde_json::{Map, Value};
-    let objects: Vec<Map<String, Value>> = texts
-        .iter()
-        .filter_map(|t| serde_json::from_str(t).ok())
-        .collect();
-    let Some(first) = objects.first() else {
-        return QueryRows::default();
-    };
-    let columns: Vec<String> = first.keys().cloned().collect();
-    let rows = objects
-        .into_iter()
-        .map(|mut object| {
-            columns
-                .iter()
-                .map(|c| object.remove(c).unwrap_or(Value::Null))
-                .collect()
-        })
-        .collect();
-    QueryRows { columns, rows }
 }

@@ -39,6 +39,7 @@
 pub mod automation_state;
 pub mod automations;
 pub mod columns;
+pub mod confined_query;
 pub mod environments;
 pub mod events;
 pub mod export;
@@ -68,8 +69,9 @@ use tokio::sync::{Mutex, MutexGuard, broadcast};
 pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit, FailureUpdate};
 pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
 pub use columns::{DbId, DbTime};
+pub use confined_query::{ConfinedRun, QueryLimits};
 pub use environments::EnvironmentEvent;
-pub use export::{BatchBounds, EXPORT_QUERY_TIME_LIMIT};
+pub use export::BatchBounds;
 pub use model::*;
 pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
 pub use projects::ListParams;
@@ -130,6 +132,13 @@ pub enum StoreError {
         "the export query ran longer than {0:?} and was stopped; narrow it or lower batch_size"
     )]
     QueryTimedOut(std::time::Duration),
+    /// The database refused a confined query (it reached for something
+    /// outside its views, or the confinement is not set up).
+    #[error("{0}")]
+    QueryRefused(String),
+    /// A confined query returned more than its limits allow.
+    #[error("{0}")]
+    QueryOverLimit(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -179,6 +188,9 @@ pub struct Store {
     /// The SQLite database's file (`None` for PostgreSQL and in-memory
     /// SQLite): export reads open their own read-only connections to it.
     sqlite_file: Option<PathBuf>,
+    /// Where confined queries open their own SQLite connection (the file,
+    /// or sqlx's shared in-memory database); `None` on PostgreSQL.
+    sqlite_location: Option<confined_query::SqliteLocation>,
 }
 
 impl Store {
@@ -220,6 +232,16 @@ impl Store {
                 pool_options = pool_options.idle_timeout(None).max_lifetime(None);
             }
             let sqlite_file = (!in_memory).then(|| options.get_filename().to_path_buf());
+            let sqlite_location = Some(match &sqlite_file {
+                Some(path) => confined_query::SqliteLocation::File(path.clone()),
+                None => confined_query::SqliteLocation::Memory(
+                    options
+                        .get_filename()
+                        .to_string_lossy()
+                        .trim_start_matches("file:")
+                        .into(),
+                ),
+            });
             let pool = pool_options.connect_with(options).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             tracing::info!(backend = "sqlite", "database ready");
@@ -228,6 +250,7 @@ impl Store {
                 notify,
                 write_lock: Some(Arc::new(Mutex::new(()))),
                 sqlite_file,
+                sqlite_location,
             })
         } else if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -239,12 +262,14 @@ impl Store {
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Store::prepare_confined_queries(&pool).await?;
             tracing::info!(backend = "postgres", "database ready");
             Ok(Store {
                 backend: Backend::Postgres(pool),
                 notify,
                 write_lock: None,
                 sqlite_file: None,
+                sqlite_location: None,
             })
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(database_url)))

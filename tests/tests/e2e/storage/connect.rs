@@ -58,28 +58,22 @@ async fn sqlite_in_memory_works_across_the_pool() {
 }
 
 #[tokio::test]
-async fn an_export_query_leaves_an_in_memory_database_in_place_and_writable() {
-    use herald::export::query::ConfinedQuery;
+async fn a_confined_query_runs_on_an_in_memory_database_and_leaves_it_writable() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let (p, _) = store.create_project("mem", None).await.unwrap();
-    let query =
-        ConfinedQuery::new("SELECT count(*) AS n FROM spans", store.dialect(), p.id).unwrap();
     for _ in 0..3 {
-        let rows = store
-            .export_query(
-                &query.sql,
-                p.id,
-                0,
-                i64::MAX,
-                std::time::Duration::from_secs(30),
-            )
-            .await
-            .unwrap();
+        let rows = crate::storage::confined(
+            &store,
+            "SELECT count(*) AS n FROM spans",
+            p.id,
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         assert_eq!(rows.rows, vec![vec![serde_json::json!(0)]]);
     }
-    // The database is still there and still takes writes: the query's
-    // connection went back to the pool (closing it could drop the last
-    // connection, and with it the database) with query_only undone.
+    // The query ran on a connection of its own: the pool's database is
+    // still there and still takes writes.
     assert_eq!(store.project(p.id).await.unwrap().name, "mem");
     store.create_project("after", None).await.unwrap();
 }

@@ -58,6 +58,43 @@ macro_rules! both_backends {
 }
 pub(crate) use both_backends;
 
+/// Checks `sql` as a custom export query of `project_id` and runs it over
+/// all of that project's spans, with `time` as the time limit.
+pub async fn confined(
+    store: &herald::store::Store,
+    sql: &str,
+    project_id: uuid::Uuid,
+    time: std::time::Duration,
+) -> Result<herald::export::rows::QueryRows, herald::store::StoreError> {
+    let query = herald::export::query::ConfinedQuery::new(sql, store.dialect(), project_id)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    confined_unchecked(store, &query.sql, project_id, time).await
+}
+
+/// Runs `sql` as a confined query without the text check: what the
+/// database alone lets through.
+pub async fn confined_unchecked(
+    store: &herald::store::Store,
+    sql: &str,
+    project_id: uuid::Uuid,
+    time: std::time::Duration,
+) -> Result<herald::export::rows::QueryRows, herald::store::StoreError> {
+    use herald::store::{ConfinedRun, QueryLimits};
+    store
+        .confined_query(ConfinedRun {
+            sql,
+            project_id,
+            after: 0,
+            upto: i64::MAX,
+            allowed_functions: herald::export::query::ALLOWED_FUNCTIONS,
+            limits: QueryLimits {
+                time,
+                ..QueryLimits::EXPORT
+            },
+        })
+        .await
+}
+
 /// The PostgreSQL test URL; `None` only when skipping is explicitly asked.
 ///
 /// `HERALD_TEST_DATABASE_URL` wins. Without it, the suite runs

@@ -1,0 +1,532 @@
+//! Running a user-written query so that the database itself confines it.
+//!
+//! A custom export query (and, later, a windowed alert's calculation) has
+//! been checked as text by [`crate::export::query`]: one `SELECT`, reading
+//! only `spans` and `traces`, calling only allowed functions. That check is
+//! the first wall and gives the clear messages; this module is the second,
+//! and the one that holds even if the first has a gap. The query may read
+//! exactly two relations, [`SPANS_VIEW`] and [`TRACES_VIEW`], which the
+//! database defines over one project's rows in one batch's range, and the
+//! *engine* refuses everything else:
+//!
+//! * **SQLite**: the query runs on a connection of its own (read-only,
+//!   `query_only`), on which the two views are temporary views with the
+//!   project and range written in. An authorizer (SQLite's
+//!   `sqlite3_set_authorizer`) is installed before the query is prepared:
+//!   it allows `SELECT`, reading `events` only from inside those two views,
+//!   and calling only the allowed functions; any other table (`automations`,
+//!   `sqlite_master`, a pragma table), `ATTACH`, `PRAGMA` or recursive CTE
+//!   is denied when the statement is prepared. `SQLITE_LIMIT_LENGTH` caps
+//!   one value, a progress handler the time, and the sorter and temporary
+//!   B-trees spill to disk instead of growing in memory.
+//! * **PostgreSQL**: the two views are security-barrier views keyed by
+//!   transaction-local settings (`herald.query_project`, `…_after`,
+//!   `…_upto`). The query runs in a READ ONLY transaction with a statement
+//!   timeout, as the role [`QUERY_ROLE`], which may select from those two
+//!   views and nothing else of Herald's. The role is created and granted at
+//!   start-up when Herald's database user may do so (`CREATEROLE`); without
+//!   it, custom queries fail with a message saying how to create it. The
+//!   one thing the role cannot stop is a switch back to Herald's role with
+//!   `set_config('role', …)`, which the text check refuses (`set_config` is
+//!   not an allowed function); a separate login role would close that too.
+//!
+//! Rows are streamed, never collected whole by the driver: each is decoded
+//! and counted as it arrives, and the run stops with
+//! [`StoreError::QueryOverLimit`] at the first row past [`QueryLimits`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use parking_lot::Mutex;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Backend, Store, StoreError};
+use crate::export::rows::QueryRows;
+
+/// The view a confined query reads spans from.
+pub const SPANS_VIEW: &str = "herald_query_spans";
+/// The view a confined query reads traces from.
+pub const TRACES_VIEW: &str = "herald_query_traces";
+/// The PostgreSQL role confined queries run as.
+pub const QUERY_ROLE: &str = "herald_query";
+
+/// How much one query may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Wall-clock time before the database stops it.
+    pub time: Duration,
+    /// Rows it may return.
+    pub max_rows: usize,
+    /// Bytes it may return, all values counted as text.
+    pub max_bytes: usize,
+    /// Bytes of the largest single value (or, on PostgreSQL, row).
+    pub max_value_bytes: usize,
+}
+
+impl QueryLimits {
+    /// The limits of one custom export batch: a minute, a million rows,
+    /// 256 MiB, 32 MiB per value. A batch over them fails with the limit
+    /// named; a smaller `batch_size` or a narrower query fits.
+    pub const EXPORT: QueryLimits = QueryLimits {
+        time: Duration::from_secs(60),
+        max_rows: 1_000_000,
+        max_bytes: 256 * 1024 * 1024,
+        max_value_bytes: 32 * 1024 * 1024,
+    };
+}
+
+/// One confined query to run.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfinedRun<'a> {
+    /// The SQL, reading only [`SPANS_VIEW`] and [`TRACES_VIEW`].
+    pub sql: &'a str,
+    /// Whose rows the views show.
+    pub project_id: Uuid,
+    /// The views show the range `(after, upto]` of ingest sequence numbers.
+    pub after: i64,
+    /// See `after`.
+    pub upto: i64,
+    /// Functions the query may call (lower case), checked by SQLite's
+    /// authorizer; PostgreSQL relies on the role and the text check.
+    pub allowed_functions: &'a [&'a str],
+    /// Time, row and byte limits.
+    pub limits: QueryLimits,
+}
+
+/// The two views' definitions, given SQL expressions for the project id
+/// and the range bounds: literals on SQLite, settings on PostgreSQL.
+fn view_definitions(project: &str, after: &str, upto: &str) -> [(&'static str, String); 2] {
+    let in_project = format!("object_type = 'project_logs' AND object_id = {project}");
+    [
+        (
+            SPANS_VIEW,
+            format!(
+                "SELECT id, xact_id AS _xact_id, created, project_id, span_id, root_span_id, \
+                 span_parents, is_root, input, output, expected, error, scores, metrics, \
+                 metadata, tags, span_attributes, context FROM events \
+                 WHERE {in_project} AND xact_id > {after} AND xact_id <= {upto}"
+            ),
+        ),
+        (
+            TRACES_VIEW,
+            format!(
+                "SELECT r.id, r.xact_id AS _xact_id, r.created, r.project_id, r.span_id, \
+                 r.root_span_id, r.input, r.output, r.expected, r.error, r.scores, r.metrics, \
+                 r.metadata, r.tags, r.span_attributes, r.context, \
+                 (SELECT COUNT(*) FROM events c WHERE c.{in_project} \
+                  AND c.root_span_id = r.root_span_id AND c.xact_id <= {upto}) AS span_count \
+                 FROM events r WHERE r.{in_project} AND r.is_root AND r.root_span_id IN \
+                 (SELECT t.root_span_id FROM events t WHERE t.{in_project} \
+                  AND t.xact_id > {after} AND t.xact_id <= {upto})"
+            ),
+        ),
+    ]
+}
+
+impl Store {
+    /// Runs a confined query (see the module docs) and returns its rows.
+    pub async fn confined_query(&self, run: ConfinedRun<'_>) -> Result<QueryRows, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let location = self.sqlite_location.clone().ok_or_else(|| {
+                    StoreError::QueryRefused("this database cannot run custom queries".into())
+                })?;
+                let sql = run.sql.to_string();
+                let allowed: Vec<String> = run
+                    .allowed_functions
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect();
+                let run = OwnedRun {
+                    sql,
+                    project_id: run.project_id,
+                    after: run.after,
+                    upto: run.upto,
+                    allowed,
+                    limits: run.limits,
+                };
+                tokio::task::spawn_blocking(move || sqlite_query(&location, &run))
+                    .await
+                    .map_err(|e| StoreError::Database(sqlx::Error::Protocol(e.to_string())))?
+            }
+            Backend::Postgres(pool) => postgres_query(pool, run).await,
+        }
+    }
+
+    /// Creates (or replaces) the confined views on PostgreSQL and, where
+    /// this database user may, the role [`QUERY_ROLE`] with its grants.
+    /// Several daemons starting at once take turns on an advisory lock.
+    pub(super) async fn prepare_confined_queries(pool: &sqlx::PgPool) -> Result<(), StoreError> {
+        let project = "NULLIF(current_setting('herald.query_project', true), '')::uuid";
+        let after = "NULLIF(current_setting('herald.query_after', true), '')::bigint";
+        let upto = "NULLIF(current_setting('herald.query_upto', true), '')::bigint";
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7250001)")
+            .execute(&mut *tx)
+            .await?;
+        for (name, body) in view_definitions(project, after, upto) {
+            sqlx::query(&format!(
+                "CREATE OR REPLACE VIEW {name} WITH (security_barrier) AS {body}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if let Err(error) = grant_query_role(pool).await {
+            tracing::warn!(
+                role = QUERY_ROLE,
+                error = %error,
+                "custom export queries will fail until the role exists and is granted to \
+                 Herald's user: as a superuser run `CREATE ROLE herald_query NOLOGIN; GRANT \
+                 herald_query TO <herald's user>;` and restart Herald"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Creates [`QUERY_ROLE`] if missing, makes Herald's user a member, and
+/// grants it the views and its schema, nothing else.
+async fn grant_query_role(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7250001)")
+        .execute(&mut *tx)
+        .await?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(QUERY_ROLE)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        sqlx::query(&format!("CREATE ROLE {QUERY_ROLE} NOLOGIN NOINHERIT"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let member: bool = sqlx::query_scalar("SELECT pg_has_role(current_user, $1, 'MEMBER')")
+        .bind(QUERY_ROLE)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !member {
+        sqlx::query(&format!("GRANT {QUERY_ROLE} TO CURRENT_USER"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let schema: String = sqlx::query_scalar("SELECT quote_ident(current_schema())")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(&format!("GRANT USAGE ON SCHEMA {schema} TO {QUERY_ROLE}"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "GRANT SELECT ON {SPANS_VIEW}, {TRACES_VIEW} TO {QUERY_ROLE}"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+fn over_limit(what: String) -> StoreError {
+    StoreError::QueryOverLimit(what)
+}
+
+/// Counts rows and bytes against the limits as they arrive.
+struct Meter {
+    limits: QueryLimits,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Meter {
+    fn row(&mut self, bytes: usize) -> Result<(), StoreError> {
+        self.rows += 1;
+        self.bytes += bytes;
+        if self.rows > self.limits.max_rows {
+            return Err(over_limit(format!(
+                "the query returned more than {} rows for one batch; lower batch_size or \
+                 narrow the query",
+                self.limits.max_rows
+            )));
+        }
+        if self.bytes > self.limits.max_bytes {
+            return Err(over_limit(format!(
+                "the query returned more than {} MiB for one batch; lower batch_size or \
+                 narrow the query",
+                self.limits.max_bytes / (1024 * 1024)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where the SQLite database is, for a connection of the query's own.
+#[derive(Debug, Clone)]
+pub(crate) enum SqliteLocation {
+    /// A database file.
+    File(std::path::PathBuf),
+    /// sqlx's shared-cache in-memory database of this process, by name.
+    Memory(String),
+}
+
+/// A [`ConfinedRun`] that can move to a blocking thread.
+struct OwnedRun {
+    sql: String,
+    project_id: Uuid,
+    after: i64,
+    upto: i64,
+    allowed: Vec<String>,
+    limits: QueryLimits,
+}
+
+fn sqlite_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(format!("custom query: {e}")))
+}
+
+fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, StoreError> {
+    use rusqlite::OpenFlags;
+    let connection = match location {
+        SqliteLocation::File(path) => rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+        SqliteLocation::Memory(name) => rusqlite::Connection::open_with_flags(
+            format!("file:{name}?mode=memory&cache=shared"),
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        ),
+    }
+    .map_err(sqlite_error)?;
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(sqlite_error)?;
+    // Sorts and temporary B-trees spill to files past 16 MiB of cache
+    // instead of growing in memory; one value is capped in size.
+    connection
+        .execute_batch("PRAGMA temp_store = FILE; PRAGMA cache_size = -16384;")
+        .map_err(sqlite_error)?;
+    let value_limit = i32::try_from(run.limits.max_value_bytes).unwrap_or(i32::MAX);
+    connection.set_limit(Limit::SQLITE_LIMIT_LENGTH, value_limit);
+    connection.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
+    for (name, body) in view_definitions(
+        &format!("'{}'", run.project_id),
+        &run.after.to_string(),
+        &run.upto.to_string(),
+    ) {
+        connection
+            .execute_batch(&format!("CREATE TEMP VIEW {name} AS {body}"))
+            .map_err(sqlite_error)?;
+    }
+    connection
+        .execute_batch("PRAGMA query_only = ON")
+        .map_err(sqlite_error)?;
+    let denied: Arc<Mutex<Option<String>>> = Arc::default();
+    let allowed = run.allowed.clone();
+    let first_denial = denied.clone();
+    connection.authorizer(Some(move |context: AuthContext<'_>| {
+        match authorize(&context, &allowed) {
+            Ok(()) => Authorization::Allow,
+            Err(what) => {
+                first_denial.lock().get_or_insert(what);
+                Authorization::Deny
+            }
+        }
+    }));
+    let deadline = Instant::now() + run.limits.time;
+    connection.progress_handler(10_000, Some(move || Instant::now() >= deadline));
+    let refused = |e: rusqlite::Error| match denied.lock().take() {
+        Some(what) => StoreError::QueryRefused(format!(
+            "the database refused the query: it may read only spans and traces and call \
+             allowed functions, and it tried {what}"
+        )),
+        None => match &e {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                StoreError::QueryTimedOut(run.limits.time)
+            }
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.code == rusqlite::ErrorCode::TooBig =>
+            {
+                over_limit(format!(
+                    "a value in the query's result is larger than {} MiB",
+                    run.limits.max_value_bytes / (1024 * 1024)
+                ))
+            }
+            _ => sqlite_error(e),
+        },
+    };
+    let mut statement = connection.prepare(&run.sql).map_err(refused)?;
+    let columns: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let json_column: Vec<bool> = columns
+        .iter()
+        .map(|c| super::JSON_FIELDS.contains(&c.as_str()))
+        .collect();
+    let mut meter = Meter {
+        limits: run.limits,
+        rows: 0,
+        bytes: 0,
+    };
+    let mut out = Vec::new();
+    let mut rows = statement.query([]).map_err(refused)?;
+    while let Some(row) = rows.next().map_err(refused)? {
+        use rusqlite::types::ValueRef;
+        let mut values = Vec::with_capacity(columns.len());
+        let mut bytes = 0;
+        for (i, is_json) in json_column.iter().enumerate() {
+            let value = match row.get_ref(i).map_err(sqlite_error)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => Value::from(n),
+                ValueRef::Real(x) => Value::from(x),
+                ValueRef::Text(text) => {
+                    bytes += text.len();
+                    let text = String::from_utf8_lossy(text);
+                    if *is_json {
+                        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into()))
+                    } else {
+                        Value::String(text.into())
+                    }
+                }
+                ValueRef::Blob(blob) => {
+                    bytes += 2 * blob.len();
+                    Value::String(hex::encode(blob))
+                }
+            };
+            bytes += 8;
+            values.push(value);
+        }
+        meter.row(bytes)?;
+        out.push(values);
+    }
+    let columns = if out.is_empty() { Vec::new() } else { columns };
+    Ok(QueryRows { columns, rows: out })
+}
+
+/// SQLite's authorizer decision: `Err` names what was refused.
+fn authorize(context: &AuthContext<'_>, allowed: &[String]) -> Result<(), String> {
+    let views = [SPANS_VIEW, TRACES_VIEW];
+    match context.action {
+        AuthAction::Select => Ok(()),
+        AuthAction::Read { table_name, .. }
+            if views.contains(&table_name)
+                || (table_name == "events"
+                    && context.accessor.is_some_and(|view| views.contains(&view))) =>
+        {
+            Ok(())
+        }
+        AuthAction::Read { table_name, .. } => Err(format!("to read `{table_name}`")),
+        AuthAction::Function { function_name } => {
+            let name = function_name.to_ascii_lowercase();
+            if allowed.iter().any(|f| *f == name) {
+                Ok(())
+            } else {
+                Err(format!("to call `{function_name}`"))
+            }
+        }
+        AuthAction::Recursive => Err("a recursive query".into()),
+        AuthAction::Pragma { pragma_name, .. } => Err(format!("PRAGMA {pragma_name}")),
+        AuthAction::Attach { .. } => Err("ATTACH".into()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+async fn postgres_query(
+    pool: &sqlx::PgPool,
+    run: ConfinedRun<'_>,
+) -> Result<QueryRows, StoreError> {
+    let limits = run.limits;
+    let mapped = |e: sqlx::Error| match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+            StoreError::QueryTimedOut(limits.time)
+        }
+        // insufficient_privilege, and SET ROLE to a missing role.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("42501" | "42704")) => {
+            StoreError::QueryRefused(format!(
+                "the database refused the query: {} (it may read only spans and traces, as the \
+                 role {QUERY_ROLE})",
+                db.message()
+            ))
+        }
+        _ => StoreError::Database(e),
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "SELECT set_config('herald.query_project', $1, true), \
+         set_config('herald.query_after', $2, true), set_config('herald.query_upto', $3, true)",
+    )
+    .bind(run.project_id.to_string())
+    .bind(run.after.to_string())
+    .bind(run.upto.to_string())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "SET LOCAL statement_timeout = {}",
+        limits.time.as_millis().max(1)
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!("SET LOCAL ROLE {QUERY_ROLE}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            StoreError::QueryRefused(format!(
+                "custom queries on PostgreSQL run as the role {QUERY_ROLE}, which this database \
+                 user cannot assume ({e}); as a superuser run `CREATE ROLE {QUERY_ROLE} NOLOGIN; \
+                 GRANT {QUERY_ROLE} TO <herald's user>;` and restart Herald"
+            ))
+        })?;
+    // row_to_json gives every column type (numeric, timestamps, jsonb) one
+    // faithful JSON form and keeps column order; a row over the value limit
+    // is measured by the server and never sent.
+    let wrapped = format!(
+        "SELECT CASE WHEN octet_length(t) <= {cap} THEN t END, octet_length(t) \
+         FROM (SELECT row_to_json(q)::text AS t FROM ({sql}) AS q) AS s",
+        cap = limits.max_value_bytes,
+        sql = run.sql
+    );
+    let mut meter = Meter {
+        limits,
+        rows: 0,
+        bytes: 0,
+    };
+    let mut objects = Vec::new();
+    {
+        let mut stream = sqlx::query_as::<_, (Option<String>, i32)>(&wrapped).fetch(&mut *tx);
+        while let Some((text, length)) = stream.try_next().await.map_err(mapped)? {
+            let Some(text) = text else {
+                return Err(over_limit(format!(
+                    "a row of the query's result is {length} bytes, larger than {} MiB",
+                    limits.max_value_bytes / (1024 * 1024)
+                )));
+            };
+            meter.row(text.len())?;
+            if let Ok(Value::Object(object)) = serde_json::from_str::<Value>(&text) {
+                objects.push(object);
+            }
+        }
+    }
+    tx.rollback().await?;
+    let Some(first) = objects.first() else {
+        return Ok(QueryRows::default());
+    };
+    let columns: Vec<String> = first.keys().cloned().collect();
+    let rows = objects
+        .into_iter()
+        .map(|mut object| {
+            columns
+                .iter()
+                .map(|c| object.remove(c).unwrap_or(Value::Null))
+                .collect()
+        })
+        .collect();
+    Ok(QueryRows { columns, rows })
+}
