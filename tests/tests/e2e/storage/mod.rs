@@ -7,6 +7,7 @@
 //! cluster with `.ci/postgres-setup.sh`; if that fails the PostgreSQL
 //! variants fail, unless `HERALD_TEST_SKIP_POSTGRES=1` says to skip them.
 
+mod confinement;
 mod connect;
 mod errors;
 mod export;
