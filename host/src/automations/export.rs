@@ -173,7 +173,7 @@ async fn write(
         last_sequence: batch.upto as u64,
         run_started_ms: started.0.timestamp_millis(),
     };
-    let bucket = inner.s3.bucket(config).await;
+    let bucket = inner.s3.bucket(config).await?;
     let report = inner
         .plugins
         .export_batch(
@@ -413,7 +413,16 @@ impl super::Engine {
         &self,
         config: &ExportConfig,
     ) -> Result<Vec<CheckStep>, crate::plugins::CallError> {
-        let bucket = self.inner.s3.bucket(config).await;
+        let bucket = match self.inner.s3.bucket(config).await {
+            Ok(bucket) => bucket,
+            Err(refused) => {
+                return Ok(vec![CheckStep {
+                    step: "endpoint".into(),
+                    ok: false,
+                    message: refused.to_string(),
+                }]);
+            }
+        };
         self.inner
             .plugins
             .check_destination(EXPORT_PLUGIN, &plugin_config(config), Arc::new(bucket))

@@ -56,6 +56,8 @@ pub use control::{AutomationStatus, RunNowError};
 pub use metrics::Metrics;
 pub use payload::PayloadContext;
 
+use crate::capabilities::net_guard::HostAllowList;
+use crate::capabilities::s3::{EndpointPolicy, S3Connector};
 use crate::plugins::PluginRuntime;
 use crate::store::Store;
 
@@ -86,6 +88,12 @@ pub struct AutomationSettings {
     /// How often environment alerts look for changes made through other
     /// daemons, in seconds (changes made through this one fire at once).
     pub environment_backstop_seconds: u64,
+    /// S3 endpoints (host patterns: `minio.internal`, `*.example.com`)
+    /// that may receive the daemon's own AWS credentials, i.e. exports
+    /// whose `credentials` are `default` or `aws_iam`, besides AWS's own
+    /// hosts. Empty by default: an API key holder cannot send the daemon's
+    /// credentials to a server of their choosing.
+    pub ambient_credential_endpoints: Vec<String>,
 }
 
 impl Default for AutomationSettings {
@@ -96,6 +104,7 @@ impl Default for AutomationSettings {
             organization_name: "herald".into(),
             lease_seconds: 120,
             environment_backstop_seconds: 60,
+            ambient_credential_endpoints: Vec::new(),
         }
     }
 }
@@ -115,6 +124,8 @@ impl AutomationSettings {
         if self.organization_name.trim().is_empty() {
             return Err("automations.organization_name must not be empty".into());
         }
+        HostAllowList::parse(&self.ambient_credential_endpoints)
+            .map_err(|e| format!("automations.ambient_credential_endpoints: {e}"))?;
         Ok(())
     }
 
@@ -139,7 +150,7 @@ pub(crate) struct Inner {
     payloads: PayloadContext,
     metrics: Metrics,
     /// S3 clients for exports, cached by destination settings.
-    s3: crate::capabilities::s3::S3Connector,
+    s3: S3Connector,
     /// This process's lease identity.
     owner: String,
     wake_scheduler: Notify,
@@ -168,6 +179,14 @@ impl Engine {
             organization: settings.organization_name.clone(),
             public_base_url,
         };
+        let s3 = S3Connector::new(EndpointPolicy {
+            allow_private_networks: plugins.allows_private_networks(),
+            // Validated with the settings; an invalid list allows nothing.
+            ambient_credential_endpoints: HostAllowList::parse(
+                &settings.ambient_credential_endpoints,
+            )
+            .unwrap_or_default(),
+        });
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -175,7 +194,7 @@ impl Engine {
                 settings,
                 payloads,
                 metrics: Metrics::default(),
-                s3: Default::default(),
+                s3,
                 owner: format!("herald-{}-{}", std::process::id(), Uuid::new_v4().simple()),
                 wake_scheduler: Notify::new(),
                 wake_delivery: Notify::new(),

@@ -154,7 +154,7 @@ impl LoopbackS3 {
         config["interval_seconds"] = 60.into();
         let config: ExportConfig =
             serde_json::from_value(config).expect("the loopback destination is a valid config");
-        crate::capabilities::s3::build_client(&config).await
+        crate::capabilities::s3::build_client(&config, true).await
     }
 
     /// Creates `bucket`.

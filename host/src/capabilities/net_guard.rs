@@ -179,29 +179,44 @@ impl GuardedResolver {
     }
 }
 
+impl GuardedResolver {
+    /// Resolves `host` and keeps only the addresses the guard allows; an
+    /// error names the first address refused when none is left.
+    pub async fn resolve_ips(
+        &self,
+        host: &str,
+    ) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+        let mut first_refusal = None;
+        let allowed: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|addr| match non_public_reason(addr.ip()) {
+                Some(reason) if !self.allow_private => {
+                    first_refusal.get_or_insert((reason, addr.ip()));
+                    false
+                }
+                _ => true,
+            })
+            .collect();
+        if allowed.is_empty()
+            && let Some((reason, addr)) = first_refusal
+        {
+            return Err(Box::new(BlockedAddress {
+                host: host.to_string(),
+                reason,
+                addr,
+            }));
+        }
+        Ok(allowed)
+    }
+}
+
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
+        let guard = self.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut first_refusal = None;
-            let allowed: Vec<SocketAddr> = addrs
-                .into_iter()
-                .filter(|addr| match non_public_reason(addr.ip()) {
-                    Some(reason) if !allow_private => {
-                        first_refusal.get_or_insert((reason, addr.ip()));
-                        false
-                    }
-                    _ => true,
-                })
-                .collect();
-            if allowed.is_empty()
-                && let Some((reason, addr)) = first_refusal
-            {
-                return Err(Box::new(BlockedAddress { host, reason, addr }) as _);
-            }
+            let allowed = guard.resolve_ips(&host).await?;
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }

@@ -9,6 +9,18 @@
 //! are uploaded in parts. The TLS stack is rustls with ring, like the rest
 //! of the daemon (the SDK's default would build aws-lc from C).
 //!
+//! **Where a client may connect.** The endpoint goes through the same
+//! address guard as the http capability: an `endpoint_url` naming a
+//! loopback, private or link-local address, or a host name resolving only
+//! to such addresses, is refused unless the operator allows private
+//! networks ([`GuardedDns`] resolves inside the client, so the address
+//! checked is the address connected to). And the daemon's own AWS
+//! credentials (`credentials` `default` or `aws_iam`, which may carry a
+//! session token) are only ever sent to AWS's own hosts, or to endpoints the
+//! operator lists in `automations.ambient_credential_endpoints`: an API key
+//! holder cannot point them at a server of their choosing. Static access
+//! keys from a config go to that config's endpoint, as its author wrote.
+//!
 //! Errors keep S3's own code and message (`AccessDenied`, `NoSuchBucket`,
 //! `SignatureDoesNotMatch`…), sorted into the WIT's `store-error` cases so
 //! a plugin can tell a permanent refusal from a retryable outage.
@@ -30,6 +42,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use parking_lot::Mutex;
 
+use super::net_guard::{GuardedResolver, HostAllowList, non_public_reason};
 use super::object_store::{ObjectInfo, ObjectStore, StoreError};
 use crate::automations::config::{ExportConfig, ExportCredentials};
 
@@ -72,6 +85,65 @@ impl ClientKey {
 #[derive(Default)]
 pub struct S3Connector {
     clients: Mutex<HashMap<ClientKey, Client>>,
+    policy: EndpointPolicy,
+}
+
+/// Where S3 clients may connect (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPolicy {
+    /// Let endpoints be loopback, private or link-local addresses.
+    pub allow_private_networks: bool,
+    /// Endpoints besides AWS's own that may receive the daemon's ambient
+    /// credentials.
+    pub ambient_credential_endpoints: HostAllowList,
+}
+
+/// Why an export's endpoint was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EndpointRefused(pub String);
+
+/// AWS's own S3 and STS hosts, which may always receive ambient credentials.
+fn is_aws_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    ["amazonaws.com", "amazonaws.com.cn"]
+        .iter()
+        .any(|apex| host == *apex || host.ends_with(&format!(".{apex}")))
+}
+
+impl EndpointPolicy {
+    /// Checks `config`'s endpoint before any client is built for it.
+    pub fn check(&self, config: &ExportConfig) -> Result<(), EndpointRefused> {
+        let Some(endpoint) = &config.endpoint_url else {
+            return Ok(());
+        };
+        let url = url::Url::parse(endpoint)
+            .map_err(|e| EndpointRefused(format!("endpoint_url `{endpoint}` is not a URL: {e}")))?;
+        let host = url.host_str().unwrap_or_default().to_string();
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>();
+        if let (Ok(ip), false) = (literal, self.allow_private_networks)
+            && let Some(reason) = non_public_reason(ip)
+        {
+            return Err(EndpointRefused(format!(
+                "endpoint_url {endpoint} is a {reason} address, and private networks are not                  allowed (allow_private_networks)"
+            )));
+        }
+        let ambient = matches!(
+            config.credentials,
+            None | Some(ExportCredentials::Default) | Some(ExportCredentials::AwsIam { .. })
+        );
+        if ambient && !is_aws_host(&host) && !self.ambient_credential_endpoints.allows(&host) {
+            return Err(EndpointRefused(format!(
+                "the daemon's own AWS credentials are sent only to AWS endpoints, not to {host}: \
+                 use access_key credentials for this endpoint, or have the operator add it to \
+                 automations.ambient_credential_endpoints"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for S3Connector {
@@ -83,32 +155,68 @@ impl std::fmt::Debug for S3Connector {
 }
 
 impl S3Connector {
-    /// The bucket of `config`, ready for one plugin call.
-    pub async fn bucket(&self, config: &ExportConfig) -> S3Bucket {
+    /// A connector whose clients follow `policy`.
+    pub fn new(policy: EndpointPolicy) -> Self {
+        Self {
+            clients: Mutex::default(),
+            policy,
+        }
+    }
+
+    /// The bucket of `config`, ready for one plugin call; refused when its
+    /// endpoint breaks the policy.
+    pub async fn bucket(&self, config: &ExportConfig) -> Result<S3Bucket, EndpointRefused> {
+        self.policy.check(config)?;
         let key = ClientKey::of(config);
         let cached = self.clients.lock().get(&key).cloned();
         let client = match cached {
             Some(client) => client,
             None => {
-                let client = build_client(config).await;
+                let client = build_client(config, self.policy.allow_private_networks).await;
                 self.clients.lock().insert(key, client.clone());
                 client
             }
         };
         let path = config.path();
-        S3Bucket {
+        Ok(S3Bucket {
             client,
             bucket: path.bucket,
             prefix: path.prefix,
-        }
+        })
+    }
+}
+
+/// The address guard as the AWS SDK's resolver: host names resolving only
+/// to non-public addresses fail to connect unless private networks are
+/// allowed. (Address literals never reach a resolver; [`EndpointPolicy`]
+/// checks the endpoint's, and the SDK's own literals — the instance
+/// metadata service — stay reachable for the default credential chain.)
+#[derive(Debug, Clone)]
+pub struct GuardedDns(std::sync::Arc<GuardedResolver>);
+
+impl aws_smithy_runtime_api::client::dns::ResolveDns for GuardedDns {
+    fn resolve_dns<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> aws_smithy_runtime_api::client::dns::DnsFuture<'a> {
+        use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDnsError};
+        let guard = self.0.clone();
+        let name = name.to_string();
+        DnsFuture::new(async move {
+            let addrs = guard
+                .resolve_ips(&name)
+                .await
+                .map_err(ResolveDnsError::new)?;
+            Ok(addrs.into_iter().map(|addr| addr.ip()).collect())
+        })
     }
 }
 
 /// A client for `config`'s destination (uncached: [`S3Connector`] caches).
-pub async fn build_client(config: &ExportConfig) -> Client {
+pub async fn build_client(config: &ExportConfig, allow_private_networks: bool) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+        .build_with_resolver(GuardedDns(GuardedResolver::new(allow_private_networks)));
     // No region given: the default chain's (environment, profile), else
     // us-east-1. The chain is the loader's own, so it uses our HTTP client.
     let region = config.region.clone().map(Region::new);

@@ -179,6 +179,12 @@ pub struct Delivery {
 }
 
 impl PluginRuntime {
+    /// Whether the operator lets capabilities reach private, loopback and
+    /// link-local addresses (`allow_private_networks`).
+    pub fn allows_private_networks(&self) -> bool {
+        self.inner.config.allow_private_networks
+    }
+
     /// Builds the runtime, loads the bundled plugins and scans the plugins
     /// directory once. Call [`PluginRuntime::spawn_watcher`] to keep it in step.
     pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {

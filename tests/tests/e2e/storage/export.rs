@@ -16,7 +16,8 @@ both_backends!(
     every_shape_in_both_formats_reads_back_equal_to_the_source,
     incremental_runs_and_reset,
     custom_queries_stay_in_their_project_and_never_write,
-    a_runaway_query_is_stopped_and_the_store_stays_writable
+    a_runaway_query_is_stopped_and_the_store_stays_writable,
+    the_endpoint_goes_through_the_address_guard
 );
 
 struct Fixture {
@@ -312,4 +313,60 @@ async fn a_runaway_query_is_stopped_and_the_store_stays_writable(backend: Backen
         vec![vec![json!(126)]],
         "three spans a trace, 42 traces"
     );
+}
+
+/// Without `allow_private_networks`, an export can neither write to nor
+/// probe a loopback endpoint, by address or by a name resolving to it; and
+/// the daemon's own AWS credentials never go to an endpoint that is not
+/// AWS's.
+async fn the_endpoint_goes_through_the_address_guard(backend: Backend) {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = LoopbackS3::start(root.path()).await.unwrap();
+    s3.create_bucket(BUCKET).await.unwrap();
+    let s = TestServer::start_with_network(backend, false).await;
+    let project = s.project("guarded").await;
+    let by_address = export_config(&s3.destination(), json!({"type": "log_spans"}), "jsonl", 10);
+    let check = |config: Value| {
+        let s = &s;
+        let project = project.clone();
+        async move {
+            s.ok(
+                Method::POST,
+                "/v1/project_automation/test",
+                Some(json!({"project_id": project, "config": config})),
+            )
+            .await
+        }
+    };
+    let answer = check(by_address.clone()).await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    let message = answer["steps"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("loopback address") && message.contains("allow_private_networks"),
+        "{message}"
+    );
+    let mut by_name = by_address.clone();
+    let endpoint = by_address["endpoint_url"].as_str().unwrap();
+    by_name["endpoint_url"] = endpoint.replace("127.0.0.1", "localhost").into();
+    let answer = check(by_name).await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    let text = answer.to_string();
+    assert!(text.contains("non-public addresses"), "{text}");
+    assert!(
+        s3.objects(BUCKET, "").await.unwrap().is_empty(),
+        "nothing reached the loopback server"
+    );
+
+    for credentials in [
+        json!({"type": "default"}),
+        json!({"type": "aws_iam", "role_arn": "arn:aws:iam::123456789012:role/x"}),
+    ] {
+        let mut ambient = by_address.clone();
+        ambient["credentials"] = credentials;
+        ambient["endpoint_url"] = "https://s3.attacker.example".into();
+        let answer = check(ambient).await;
+        assert_eq!(answer["ok"], false, "{answer}");
+        let message = answer["steps"][0]["message"].as_str().unwrap();
+        assert!(message.contains("only to AWS endpoints"), "{message}");
+    }
 }

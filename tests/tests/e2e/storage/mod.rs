@@ -233,10 +233,18 @@ impl TestServer {
     }
 
     /// A server whose plugin host has the bundled plugins (webhook, slack,
-    /// retention), compiled through the suite's shared cache.
+    /// retention), compiled through the suite's shared cache, and may reach
+    /// the test's peers on loopback.
     pub async fn start_with_bundled_plugins(backend: Backend) -> TestServer {
+        Self::start_with_network(backend, true).await
+    }
+
+    /// [`TestServer::start_with_bundled_plugins`], with private networks
+    /// allowed or not.
+    pub async fn start_with_network(backend: Backend, allow_private: bool) -> TestServer {
         let plugins = herald::plugins::PluginRuntime::start(herald::plugins::RuntimeConfig {
             cache_dir: Some(crate::harness::shared_cache_dir()),
+            allow_private_networks: allow_private,
             ..herald::plugins::RuntimeConfig::default()
         })
         .await
