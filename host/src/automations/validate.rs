@@ -7,7 +7,11 @@
 //! Secret fields are the JSON Pointers the plugin declares in `describe`.
 //! [`redact`] replaces them with [`REDACTED`] in everything the API
 //! returns. [`restore_secrets`] makes a read-modify-write round trip safe: a
-//! write that sends the placeholder back keeps the stored value.
+//! write that sends the placeholder back keeps the stored value, unless the
+//! write also changes where the secret goes (a URL, an endpoint, a bucket):
+//! then the placeholder is refused and the secret must be sent again, so
+//! nobody who can edit a config but not read its secret can redirect the
+//! secret to a host of their own.
 
 use serde_json::{Map, Value};
 
@@ -146,10 +150,17 @@ pub fn restore_secrets(
     stored: Option<&AutomationConfig>,
     at: &str,
 ) -> Result<(), ConfigError> {
+    let moved = export_destination_change(config, stored);
     if let Some(secret) = export_secret(config)
         && secret == REDACTED
     {
         let previous = stored.cloned().as_mut().and_then(export_secret).cloned();
+        if let (Some(_), Some(field)) = (&previous, moved) {
+            return Err(moved_destination(
+                format!("{at}.credentials.secret_access_key"),
+                field,
+            ));
+        }
         match previous {
             Some(previous) => *secret = previous,
             None => {
@@ -164,8 +175,12 @@ pub fn restore_secrets(
     let Some(action) = config.action_mut() else {
         return Ok(());
     };
-    for pointer in secret_pointers(plugins, action) {
-        let Some(value) = pointer_mut(&mut action.config, &pointer) else {
+    let secrets = secret_pointers(plugins, action);
+    let moved = stored_action
+        .filter(|a| a.plugin == action.plugin)
+        .and_then(|a| action_destination_change(&action.config, &a.config, &secrets));
+    for pointer in &secrets {
+        let Some(value) = pointer_mut(&mut action.config, pointer) else {
             continue;
         };
         if value.as_str() != Some(REDACTED) {
@@ -173,7 +188,13 @@ pub fn restore_secrets(
         }
         let previous = stored_action
             .filter(|a| a.plugin == action.plugin)
-            .and_then(|a| Value::Object(a.config.clone()).pointer(&pointer).cloned());
+            .and_then(|a| Value::Object(a.config.clone()).pointer(pointer).cloned());
+        if let (Some(_), Some(field)) = (&previous, &moved) {
+            return Err(moved_destination(
+                pointer_to_path(&format!("{at}.action"), pointer),
+                field.clone(),
+            ));
+        }
         match previous {
             Some(previous) => *value = previous,
             None => {
@@ -185,6 +206,69 @@ pub fn restore_secrets(
         }
     }
     Ok(())
+}
+
+fn moved_destination(path: String, field: String) -> ConfigError {
+    ConfigError::new(
+        path,
+        format!(
+            "is the redaction placeholder, but `{field}` changed: send the secret again, so the \
+             stored one never goes to a destination it was not written for"
+        ),
+    )
+}
+
+/// Whether an action's config key says where its requests go: `url`,
+/// `webhook_url`, `api_base_url`, `endpoint`, `host`… (a plugin's
+/// destination fields, by the names every destination uses).
+fn is_destination_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.ends_with("url")
+        || key.starts_with("endpoint")
+        || key.starts_with("host")
+        || key.ends_with("_host")
+        || key.contains("bucket")
+        || key == "workspace_id"
+}
+
+/// The first destination field whose value differs between an action's
+/// new and stored config (secret fields are not compared).
+fn action_destination_change(
+    new: &Map<String, Value>,
+    stored: &Map<String, Value>,
+    secrets: &[String],
+) -> Option<String> {
+    let keys = new.keys().chain(stored.keys());
+    keys.filter(|key| is_destination_key(key))
+        .filter(|key| {
+            !secrets
+                .iter()
+                .any(|p| p.trim_start_matches('/') == key.as_str())
+        })
+        .find(|key| new.get(key.as_str()) != stored.get(key.as_str()))
+        .cloned()
+}
+
+/// The first of an export's destination fields (`endpoint_url`, `region`,
+/// the bucket of `export_path`) that differs from the stored config's.
+fn export_destination_change(
+    config: &AutomationConfig,
+    stored: Option<&AutomationConfig>,
+) -> Option<String> {
+    let (AutomationConfig::BtqlExport(new), Some(AutomationConfig::BtqlExport(old))) =
+        (config, stored)
+    else {
+        return None;
+    };
+    if new.endpoint_url != old.endpoint_url {
+        Some("endpoint_url".into())
+    } else if new.path().bucket != old.path().bucket {
+        Some("export_path".into())
+    } else if new.region != old.region {
+        Some("region".into())
+    } else {
+        None
+    }
 }
 
 fn pointer_mut<'a>(object: &'a mut Map<String, Value>, pointer: &str) -> Option<&'a mut Value> {
@@ -219,6 +303,40 @@ mod tests {
         assert_eq!(
             pointer_to_path("config.action", "/a/0"),
             "config.action.a[0]"
+        );
+    }
+
+    #[test]
+    fn destination_fields_are_told_apart_from_the_rest() {
+        for key in [
+            "url",
+            "webhook_url",
+            "api_base_url",
+            "endpoint_url",
+            "host",
+            "bucket",
+        ] {
+            assert!(is_destination_key(key), "{key}");
+        }
+        for key in [
+            "channel",
+            "severity",
+            "headers",
+            "message_template",
+            "secret",
+        ] {
+            assert!(!is_destination_key(key), "{key}");
+        }
+        let old = serde_json::json!({"api_base_url": "https://slack.com", "bot_token": "x"});
+        let new = serde_json::json!({"api_base_url": "https://evil.example", "bot_token": "x"});
+        let secrets = vec!["/bot_token".to_string()];
+        assert_eq!(
+            action_destination_change(new.as_object().unwrap(), old.as_object().unwrap(), &secrets),
+            Some("api_base_url".into())
+        );
+        assert_eq!(
+            action_destination_change(old.as_object().unwrap(), old.as_object().unwrap(), &secrets),
+            None
         );
     }
 

@@ -5,6 +5,7 @@
 
 use super::{Herald, SETTINGS, log_alert, wait_for_requests};
 use crate::harness::{Receiver, Recorded};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 /// The blocks of `kind` in a Slack message.
@@ -101,6 +102,21 @@ async fn slack_gets_block_kit_by_webhook_and_by_bot_token() {
     assert_eq!(incoming["config"]["action"]["webhook_url"], "[redacted]");
     assert_eq!(bot["config"]["action"]["bot_token"], "[redacted]");
     assert_eq!(bot["config"]["action"]["channel"], "C123");
+
+    // A redacted token does not follow a changed host: the token must be
+    // sent again with the new api_base_url.
+    let bot_path = format!("/v1/project_automation/{}", bot["id"].as_str().unwrap());
+    let mut moved = bot["config"].clone();
+    moved["action"]["api_base_url"] = "https://collector.attacker.example/api".into();
+    let (status, body) = h
+        .call(Method::PATCH, &bot_path, Some(json!({"config": moved})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["path"], "config.action.bot_token", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`api_base_url` changed"), "{message}");
+    let unchanged = h.get(&bot_path).await;
+    assert_eq!(unchanged["config"], bot["config"], "nothing was stored");
 
     h.insert(&project, json!([{"input": "q", "scores": {"Factuality": 0.2}}, {"input": "q", "scores": {"Factuality": 0.9}}]))
         .await;

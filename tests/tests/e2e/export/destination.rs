@@ -109,4 +109,34 @@ async fn test_endpoint_secrets_and_the_immutable_path() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["path"], "config.export_path", "{body}");
+
+    // The kept secret does not follow a new endpoint: it must be sent again.
+    let mut elsewhere = patched["config"].clone();
+    elsewhere["endpoint_url"] = "https://s3.attacker.example".into();
+    let (status, body): (u16, Value) = h
+        .call(
+            Method::PATCH,
+            &format!("/v1/project_automation/{id}"),
+            Some(json!({"config": elsewhere.clone()})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["error"]["path"], "config.credentials.secret_access_key",
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`endpoint_url` changed"),
+        "{body}"
+    );
+    elsewhere["credentials"]["secret_access_key"] = "a-new-secret".into();
+    h.ok(
+        Method::PATCH,
+        &format!("/v1/project_automation/{id}"),
+        Some(json!({"config": elsewhere})),
+    )
+    .await;
 }
