@@ -16,6 +16,7 @@
 //! * [`api`]: the HTTP API;
 //! * [`bench`]: the benchmarks behind `herald-bench`;
 //! * [`authoring`]: the plugin author's loop (`plugins test`, `plugins new`);
+//! * [`private_files`]: the data directory and its files, readable by Herald alone;
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
 
 pub mod api;
@@ -28,6 +29,7 @@ pub mod config;
 pub mod export;
 pub mod filter;
 pub mod plugins;
+pub mod private_files;
 pub mod server;
 pub mod sql_budget;
 pub mod store;

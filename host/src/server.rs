@@ -51,7 +51,8 @@ pub async fn run_on(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+    // The data dir holds secrets (the database, the API key): 0700.
+    crate::private_files::private_dir(&settings.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create data dir {}: {e}",
             settings.data_dir.display()

@@ -82,10 +82,10 @@ impl ApiKeys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
-        std::fs::create_dir_all(data_dir)
+        crate::private_files::private_dir(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let key = generate_key();
-        write_private(&path, &format!("{key}\n"))
+        crate::private_files::write_private(&path, format!("{key}\n").as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         tracing::info!(path = %path.display(), "generated an API key");
         Ok((ApiKeys::new([&key]), Some(key)))
@@ -117,23 +117,6 @@ fn generate_key() -> String {
     bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     // v4 UUIDs fix 6 bits each; hash to spread the remaining 244 bits.
     format!("hk_{}", hex::encode(Sha256::digest(bytes)))
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents.as_bytes())
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    std::fs::write(path, contents)
 }
 
 /// Middleware: refuses requests without an accepted bearer key.

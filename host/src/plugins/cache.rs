@@ -69,11 +69,9 @@ impl CompileCache {
 
     fn store(&self, component: &Component, path: &PathBuf) -> anyhow::Result<()> {
         let dir = path.parent().expect("cache entries live in a directory");
-        std::fs::create_dir_all(dir)?;
+        crate::private_files::private_dir(dir)?;
         let serialized = component.serialize().map_err(anyhow::Error::from)?;
-        let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::new_v4()));
-        std::fs::write(&tmp, serialized)?;
-        std::fs::rename(&tmp, path)?;
+        crate::private_files::write_private(path, &serialized)?;
         Ok(())
     }
 }

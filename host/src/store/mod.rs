@@ -232,6 +232,12 @@ impl Store {
                 pool_options = pool_options.idle_timeout(None).max_lifetime(None);
             }
             let sqlite_file = (!in_memory).then(|| options.get_filename().to_path_buf());
+            if let Some(path) = &sqlite_file {
+                // Configs hold secrets: the database is 0600 before SQLite
+                // first opens it, and SQLite gives its WAL and shared-memory
+                // files the database's mode. Older files are tightened.
+                private_database_files(path)?;
+            }
             let sqlite_location = Some(match &sqlite_file {
                 Some(path) => confined_query::SqliteLocation::File(path.clone()),
                 None => confined_query::SqliteLocation::Memory(
@@ -315,6 +321,23 @@ impl Store {
             None => None,
         }
     }
+}
+
+/// Creates the SQLite file `path` as `0600` when missing and makes it and
+/// its `-wal`, `-shm` and `-journal` companions `0600`.
+fn private_database_files(path: &std::path::Path) -> Result<(), StoreError> {
+    let failed = |e: std::io::Error| {
+        StoreError::Database(sqlx::Error::Configuration(
+            format!("securing {}: {e}", path.display()).into(),
+        ))
+    };
+    crate::private_files::create_private_file(path).map_err(failed)?;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        crate::private_files::restrict_file(std::path::Path::new(&companion)).map_err(failed)?;
+    }
+    Ok(())
 }
 
 /// Removes a password from a URL before it is shown in an error.

@@ -84,6 +84,57 @@ async fn serve_lists_the_bundled_plugins() {
     .await;
 }
 
+/// The data directory holds secrets: it is 0700 and the database, its WAL
+/// and shared-memory files, the API key and the compile cache are 0600,
+/// also when an older version left them readable.
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let old_db = data.path().join("herald.db");
+    std::fs::write(&old_db, b"").unwrap();
+    std::fs::set_permissions(&old_db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // `serve` returns once the daemon listens: the database is open.
+    let _daemon = serve(data.path());
+    assert_eq!(mode(data.path()), 0o700, "the data directory");
+    for file in ["herald.db", "herald.db-wal", "herald.db-shm"] {
+        assert_eq!(mode(&data.path().join(file)), 0o600, "{file}");
+    }
+    let mut cached = 0;
+    for entry in walk(&data.path().join("cache")) {
+        if entry.is_file() {
+            assert_eq!(mode(&entry), 0o600, "{}", entry.display());
+            cached += 1;
+        }
+    }
+    assert!(
+        cached > 0,
+        "the bundled plugins were compiled into the cache"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 #[test]
 fn plugins_check_describes_a_good_file_and_explains_a_bad_one() {
     let output = herald()
