@@ -134,9 +134,17 @@ impl ScanReport {
     }
 }
 
-fn list_wasm_files(dir: &Path) -> BTreeMap<PathBuf, Fingerprint> {
+/// The `.wasm` files of `dir`, symbolic links followed (Kubernetes mounts
+/// ConfigMap and Secret files as links into a hidden directory it swaps on
+/// update, so the fingerprint is the target's). A link whose target is
+/// missing or not a file is listed with why, to be reported as failed.
+fn list_wasm_files(dir: &Path) -> BTreeMap<PathBuf, Result<Fingerprint, String>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return BTreeMap::new();
+    };
+    let fingerprint = |meta: &std::fs::Metadata| Fingerprint {
+        len: meta.len(),
+        modified: meta.modified().ok(),
     };
     entries
         .flatten()
@@ -146,14 +154,22 @@ fn list_wasm_files(dir: &Path) -> BTreeMap<PathBuf, Fingerprint> {
             name.ends_with(".wasm") && !name.starts_with('.')
         })
         .filter_map(|e| {
-            let meta = e.metadata().ok().filter(|m| m.is_file())?;
-            Some((
-                e.path(),
-                Fingerprint {
-                    len: meta.len(),
-                    modified: meta.modified().ok(),
-                },
-            ))
+            let path = e.path();
+            let own = e.metadata().ok()?;
+            if !own.file_type().is_symlink() {
+                return own.is_file().then(|| (path, Ok(fingerprint(&own))));
+            }
+            let target = std::fs::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            let listed = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => Ok(fingerprint(&meta)),
+                Ok(_) => Err(format!("symbolic link to {target}, which is not a file")),
+                Err(e) => Err(format!(
+                    "symbolic link to {target}, which cannot be read: {e}"
+                )),
+            };
+            Some((path, listed))
         })
         .collect()
 }
@@ -187,7 +203,37 @@ impl PluginRuntime {
             registry.recompute();
         }
 
-        for (path, fingerprint) in present {
+        for (path, listed) in present {
+            let fingerprint = match listed {
+                Ok(fingerprint) => fingerprint,
+                Err(why) => {
+                    // Fingerprinted by the link itself, so an unchanged
+                    // dangling link is reported once, not on every scan.
+                    let link = std::fs::symlink_metadata(&path).ok();
+                    let fingerprint = Fingerprint {
+                        len: link.as_ref().map_or(0, |m| m.len()),
+                        modified: link.and_then(|m| m.modified().ok()),
+                    };
+                    let unchanged = self
+                        .inner
+                        .registry
+                        .read()
+                        .files
+                        .get(&path)
+                        .is_some_and(|entry| entry.fingerprint == fingerprint);
+                    if !unchanged {
+                        self.record_file(
+                            &path,
+                            fingerprint,
+                            None,
+                            Err(LoadError::Io(why)),
+                            &mut report,
+                            false,
+                        );
+                    }
+                    continue;
+                }
+            };
             let (unchanged, previous_sha, was_loaded) = {
                 let registry = self.inner.registry.read();
                 match registry.files.get(&path) {

@@ -236,3 +236,49 @@ async fn compiled_components_come_from_the_cache_after_a_restart() {
             .is_ok()
     );
 }
+
+/// Plugins mounted the way Kubernetes mounts a ConfigMap: each file a
+/// symbolic link into a hidden directory that is swapped on update. Links
+/// are followed; a dangling one is listed as failed with why; swapping the
+/// directory reloads the plugin.
+#[tokio::test(flavor = "multi_thread")]
+async fn symbolic_links_are_followed_and_a_dangling_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("..2026_12_01_a");
+    std::fs::create_dir(&first).unwrap();
+    install(&first, "fixture_noop", "noop.wasm");
+    std::os::unix::fs::symlink("..2026_12_01_a", dir.path().join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/noop.wasm", dir.path().join("noop.wasm")).unwrap();
+    std::os::unix::fs::symlink("..data/gone.wasm", dir.path().join("gone.wasm")).unwrap();
+
+    let runtime = runtime_with(dir.path(), &[]).await;
+    let listing = runtime.list();
+    assert!(
+        listing.objects.iter().any(|p| p.name == "noop"),
+        "the linked plugin is loaded: {listing:?}"
+    );
+    let error = failed_error(&runtime, "gone.wasm").expect("the dangling link is listed");
+    assert!(
+        error.contains("symbolic link to ..data/gone.wasm"),
+        "{error}"
+    );
+    assert_eq!(listing.failed.len(), 1, "{:#?}", listing.failed);
+
+    // The update: a new directory holding another plugin under the same
+    // file name, and `..data` swapped to it.
+    let second = dir.path().join("..2026_12_01_b");
+    std::fs::create_dir(&second).unwrap();
+    install(&second, "fixture_wrong_world", "noop.wasm");
+    let swap = dir.path().join("..data_tmp");
+    std::os::unix::fs::symlink("..2026_12_01_b", &swap).unwrap();
+    std::fs::rename(&swap, dir.path().join("..data")).unwrap();
+    let report = runtime.rescan().await;
+    assert!(
+        report.failed.iter().any(|p| p.ends_with("noop.wasm")),
+        "the swapped target was read again: {report:?}"
+    );
+    assert!(
+        runtime.rescan().await.is_empty(),
+        "an unchanged dangling link is not reported again"
+    );
+}
