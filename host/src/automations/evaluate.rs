@@ -313,6 +313,11 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
     if !commit.deliveries.is_empty() {
         inner.wake_delivery.notify_one();
     }
+    // Due again at once (an export backlog left after the drain budget, a
+    // manual run): the scheduler may be asleep until a later time.
+    if commit.next_run.is_some_and(|at| at.0 <= DbTime::now().0) {
+        inner.wake_scheduler.notify_one();
+    }
     if commit.runs.is_empty() {
         Ok(Outcome::Idle)
     } else {

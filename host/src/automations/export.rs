@@ -15,7 +15,7 @@
 //! derives the same object key and the retry overwrites the object instead
 //! of adding a second copy. A failed attempt keeps the reservation too.
 //!
-//! **Pace.** While batches come back full a scheduled evaluation keeps
+//! **Pace.** While batches come back full an evaluation (scheduled or manual) keeps
 //! going (for up to [`DRAIN_BUDGET`]), committing each batch as its own run
 //! and reading and encoding the next batch while the current one uploads,
 //! so a backlog drains at the speed of the slowest stage rather than their
@@ -190,9 +190,9 @@ async fn write(
     Ok((report.result?, logs))
 }
 
-/// Runs `automation` under the lease this daemon holds: one batch for a
-/// manual run; for a scheduled one, batch after batch while they come back
-/// full, for up to [`DRAIN_BUDGET`], reading and encoding the next batch
+/// Runs `automation` under the lease this daemon holds, manual or
+/// scheduled: batch after batch while they come back full, for up to
+/// [`DRAIN_BUDGET`], reading and encoding the next batch
 /// while the current one uploads. Every batch but the last is committed
 /// here (and the lease re-claimed); the last commit is returned for the
 /// caller to make. `None`: the lease was lost.
@@ -272,11 +272,9 @@ pub(super) async fn run(
                     return Ok(None);
                 }
                 let (upto, full, rows) = (batch.upto, batch.full, batch.rows);
-                if full
-                    && trigger != Trigger::Manual
-                    && Instant::now() < drain_until
-                    && !inner.is_shutting_down()
-                {
+                // Manual runs drain too: "run once" means "export what is
+                // there now", not "one batch of it".
+                if full && Instant::now() < drain_until && !inner.is_shutting_down() {
                     ahead = Some(tokio::spawn(prepare(
                         store.clone(),
                         automation.project_id,

@@ -66,4 +66,33 @@ async fn a_backlog_drains_batch_after_batch_with_one_object_each() {
         s3.objects(BUCKET, "herald/parquet/").await.unwrap().len() == 4
     })
     .await;
+    // A backlog larger than a batch: run once drains all of it, batch after
+    // batch, and the next run is an interval away, as the status says.
+    h.insert(&project, spans("more", 8)).await; // 24 spans: 10, 10, 4
+    let run = h
+        .post(&format!("/v1/project_automation/{id}/run"), json!({}))
+        .await;
+    assert_eq!(run["trigger"], "manual", "{run}");
+    assert_eq!(
+        s3.objects(BUCKET, "herald/parquet/").await.unwrap().len(),
+        7,
+        "three more objects, written before run once answered"
+    );
+    let manual = h.runs(&id).await;
+    let drained: i64 = manual
+        .iter()
+        .filter(|r| r["trigger"] == "manual" && r["status"] == "succeeded")
+        .map(|r| r["matched_rows"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        drained,
+        3 + 24,
+        "every new row by the manual runs: {manual:?}"
+    );
+    let status = h.status(&id).await;
+    let next = chrono::DateTime::parse_from_rfc3339(status["next_run"].as_str().unwrap()).unwrap();
+    assert!(
+        next > chrono::Utc::now() + chrono::TimeDelta::minutes(50),
+        "nothing is left, so the next run is an interval away: {status}"
+    );
 }
