@@ -134,11 +134,7 @@ pub async fn require_key(
             "missing API key: send `Authorization: Bearer <key>`".into(),
         ));
     };
-    let key = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim);
-    match key {
+    match bearer_token(value) {
         Some(key) if keys.accepts(key) => Ok(next.run(request).await),
         Some(_) => Err(ApiError::Unauthorized("invalid API key".into())),
         None => Err(ApiError::Unauthorized(
@@ -147,9 +143,34 @@ pub async fn require_key(
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1) and may be followed by any amount of
+/// spaces or tabs.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_ignores_case() {
+        for value in [
+            "Bearer k",
+            "bearer k",
+            "BEARER k",
+            "BeArEr \t k ",
+            " Bearer  k",
+        ] {
+            assert_eq!(bearer_token(value), Some("k"), "{value:?}");
+        }
+        for value in ["Basic k", "Bearer", "Bearer ", "Bearerk", "k"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 
     #[test]
     fn generates_once_then_loads() {

@@ -80,7 +80,31 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 
 /// Parses a JSON document into `T`, with positioned syntax errors and field
 /// paths for type errors.
+///
+/// An integer beyond 64 bits, which serde_json would round to a float, is
+/// refused with its path (see [`super::exact_numbers`]).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let parsed = parse_json_as_is(bytes)?;
+    if let Some((path, literal)) = super::exact_numbers::inexact_integer(bytes) {
+        let shown: String = literal.chars().take(40).collect();
+        let more = if literal.len() > shown.len() {
+            "…"
+        } else {
+            ""
+        };
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "the integer {shown}{more} does not fit in 64 bits and would lose digits; send it \
+                 as a string"
+            ),
+            (!path.is_empty()).then_some(path),
+        ));
+    }
+    Ok(parsed)
+}
+
+fn parse_json_as_is<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de)
         .map_err(|err| (err.path().to_string(), err.into_inner()))

@@ -29,6 +29,7 @@ pub mod automation_runs;
 pub mod automations;
 pub mod error;
 pub mod events;
+pub mod exact_numbers;
 pub mod extract;
 pub mod objects;
 pub mod plugins;

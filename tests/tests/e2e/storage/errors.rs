@@ -15,6 +15,7 @@ both_backends!(
     size_limits,
     openapi_lists_the_routes,
     store_refuses_rows_of_missing_projects,
+    integers_past_64_bits_are_refused_not_rounded,
 );
 
 /// Asserts the error shape and returns the error object.
@@ -301,6 +302,52 @@ async fn auth_is_required(backend: Backend) {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     nothing_written(&s, &p).await;
+
+    // The scheme is case-insensitive (RFC 9110).
+    for scheme in ["BEARER", "bearer", "BeArEr"] {
+        let resp = s
+            .client
+            .get(s.url("/v1/project"))
+            .header("authorization", format!("{scheme} {TEST_KEY}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{scheme}");
+    }
+}
+
+async fn integers_past_64_bits_are_refused_not_rounded(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let p = s.project("big-numbers").await;
+    let body = r#"{"events": [{"input": "q"}, {"input": "q",
+        "metadata": {"order_id": 123456789012345678901234, "ok": 18446744073709551615}}]}"#;
+    let resp = s
+        .client
+        .post(s.url(&format!("/v1/project_logs/{p}/insert")))
+        .bearer_auth(TEST_KEY)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let json: Value = resp.json().await.unwrap();
+    let error = expect_error(status, &json, 400, "invalid_request");
+    assert_eq!(error["path"], "events[1].metadata.order_id", "{json}");
+    assert!(
+        error["message"].as_str().unwrap().contains("64 bits"),
+        "{json}"
+    );
+    nothing_written(&s, &p).await;
+    // The largest 64-bit values are kept exactly.
+    s.insert_logs(
+        &p,
+        json!([{"metadata": {"max": u64::MAX, "min": i64::MIN}}]),
+    )
+    .await;
+    let rows = s.all_logs(&p).await;
+    assert_eq!(rows[0]["metadata"]["max"], json!(u64::MAX), "{rows:?}");
+    assert_eq!(rows[0]["metadata"]["min"], json!(i64::MIN), "{rows:?}");
 }
 
 async fn size_limits(backend: Backend) {
