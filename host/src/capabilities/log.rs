@@ -3,7 +3,9 @@
 //! Lines are kept with the call's report (at most [`MAX_LINES`] of at most
 //! [`MAX_LINE_BYTES`] each; the rest are counted as dropped) and emitted as
 //! `tracing` events with the plugin's name, so an operator sees them in the
-//! daemon's log too.
+//! daemon's log too. The same cap holds for the daemon's log: a plugin in a
+//! loop cannot flood it, and the one line saying lines were dropped is
+//! logged when the cap is reached.
 
 use crate::plugins::bindings::alert::herald::automation::log as wit;
 use crate::plugins::bindings::types::Level;
@@ -35,17 +37,21 @@ impl CallState {
             message.truncate(cut);
             message.push('…');
         }
+        if self.logs.len() >= MAX_LINES {
+            if self.dropped_log_lines == 0 {
+                tracing::warn!(plugin = %self.plugin, cap = MAX_LINES,
+                    "plugin log lines past the cap are dropped for the rest of this call");
+            }
+            self.dropped_log_lines += 1;
+            return;
+        }
         match level {
             "error" => tracing::error!(plugin = %self.plugin, "{message}"),
             "warn" => tracing::warn!(plugin = %self.plugin, "{message}"),
             "info" => tracing::info!(plugin = %self.plugin, "{message}"),
             _ => tracing::debug!(plugin = %self.plugin, "{message}"),
         }
-        if self.logs.len() < MAX_LINES {
-            self.logs.push(LogLine { level, message });
-        } else {
-            self.dropped_log_lines += 1;
-        }
+        self.logs.push(LogLine { level, message });
     }
 }
 

@@ -165,3 +165,33 @@ async fn tests_send_marked_notifications_and_report_the_answer() {
         "{answer}"
     );
 }
+
+/// A plugin that logs without end fills neither the run's report nor the
+/// daemon's log past the cap: 200 lines are kept, the rest counted, and one
+/// line in the daemon's log says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_log_lines_past_the_cap_reach_neither_the_report_nor_the_daemon_log() {
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let plugins = data.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    crate::harness::install(&plugins, "fixture_noop", "noop.wasm");
+    let h = Herald::start_with(SETTINGS, None, data).await;
+    let project = h.project("flood").await;
+    let config = log_alert("", 60, json!({"type": "noop", "log_lines": 1000}));
+    let outcome = h
+        .post(
+            "/v1/project_automation/test",
+            json!({"project_id": project, "config": config, "send_on_zero_matches": true}),
+        )
+        .await;
+    assert_eq!(outcome["sent"], true, "{outcome}");
+    let logs = h.daemon.logs();
+    assert!(
+        logs.contains("plugin log lines past the cap are dropped"),
+        "the cap is said once: {logs}"
+    );
+    assert!(
+        !logs.contains("flood line 999") && !logs.contains("flood line 500"),
+        "no line past the cap reached the daemon's log"
+    );
+}
