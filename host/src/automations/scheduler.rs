@@ -195,6 +195,20 @@ pub(super) async fn schedule(inner: Arc<Inner>) {
         }
         inner.rebuild_index().await;
         let now = DbTime::now();
+        match inner
+            .store
+            .recover_interrupted(now, inner.settings.pause_after_failures)
+            .await
+        {
+            Ok(runs) => {
+                for run in runs {
+                    tracing::warn!(automation_id = %run.automation_id, run_id = %run.id,
+                        "a run was interrupted by a daemon stopping; recorded as failed");
+                    inner.metrics.run(&run.event_type, run.trigger, run.status);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not look for interrupted runs"),
+        }
         match inner.store.due_automations(now, 256).await {
             Ok(due) => {
                 for id in due {

@@ -151,7 +151,9 @@ impl Store {
         owner: &str,
         until: DbTime,
     ) -> Result<bool, StoreError> {
-        let sql = "UPDATE automation_state SET lease_owner = $2, lease_expires = $3 \
+        let sql = "UPDATE automation_state SET lease_expires = $3, \
+                   lease_claimed = CASE WHEN lease_owner = $2 THEN lease_claimed ELSE $4 END, \
+                   lease_owner = $2 \
                    WHERE automation_id = $1 AND (lease_owner IS NULL OR lease_owner = $2 \
                    OR lease_expires < $4)";
         let claimed = dispatch!(self, |pool, DB| {
@@ -285,6 +287,80 @@ impl Store {
             tx.commit().await?;
         });
         Ok(true)
+    }
+
+    /// Records the runs that ended without a commit: every lease that
+    /// expired while held (its daemon crashed, was killed or lost power; a
+    /// graceful shutdown releases its leases). Each becomes a failed run,
+    /// "interrupted", started when its lease was claimed; the lease is
+    /// released and the failure counts towards `pause_after` (0: never), so
+    /// work that kills the daemon every time it runs ends paused with the
+    /// reason instead of re-running after every restart. Any daemon may
+    /// find a given one; the conditional release makes exactly one record
+    /// it. Returns the runs recorded.
+    pub async fn recover_interrupted(
+        &self,
+        now: DbTime,
+        pause_after: u32,
+    ) -> Result<Vec<NewRun>, StoreError> {
+        let find = "SELECT s.automation_id, s.lease_owner, s.lease_claimed, a.event_type \
+                    FROM automation_state s JOIN automations a ON a.id = s.automation_id \
+                    WHERE s.lease_owner IS NOT NULL AND s.lease_expires < $1";
+        let release = "UPDATE automation_state SET lease_owner = NULL, lease_expires = NULL, \
+                       lease_claimed = NULL, consecutive_failures = consecutive_failures + 1, \
+                       paused = CASE WHEN $4 > 0 AND consecutive_failures + 1 >= $4 THEN $5 \
+                       ELSE paused END, \
+                       paused_reason = CASE WHEN $4 > 0 AND consecutive_failures + 1 >= $4 \
+                       THEN $6 ELSE paused_reason END \
+                       WHERE automation_id = $1 AND lease_owner = $2 AND lease_expires < $3";
+        let message = "interrupted: the daemon stopped (crashed, was killed or lost power) \
+                       while this run was in progress; it is retried";
+        let reason = format!("{pause_after} runs in a row were interrupted by the daemon stopping");
+        let mut recorded = Vec::new();
+        dispatch!(self, |pool, DB| {
+            let stale: Vec<(DbId, String, Option<DbTime>, String)> =
+                sqlx::query_as::<DB, (DbId, String, Option<DbTime>, String)>(find)
+                    .bind(now)
+                    .fetch_all(pool)
+                    .await?;
+            for (id, owner, claimed, event_type) in stale {
+                let run = NewRun {
+                    id: Uuid::now_v7(),
+                    automation_id: id.into(),
+                    event_type,
+                    trigger: super::RunTrigger::Scheduled,
+                    status: super::RunStatus::Failed,
+                    started: claimed.unwrap_or(now),
+                    finished: Some(now),
+                    matched_rows: None,
+                    deliveries: 0,
+                    attempts: 1,
+                    error: Some(message.to_string()),
+                    details: serde_json::json!({"interrupted": true, "lease_owner": owner}),
+                };
+                let mut tx = pool.begin().await?;
+                let released = sqlx::query::<DB>(release)
+                    .bind(id)
+                    .bind(owner.as_str())
+                    .bind(now)
+                    .bind(i64::from(pause_after))
+                    .bind(true)
+                    .bind(reason.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if released == 1 {
+                    bind_run!(sqlx::query::<DB>(INSERT_RUN_SQL), &run)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    recorded.push(run);
+                } else {
+                    tx.rollback().await?;
+                }
+            }
+        });
+        Ok(recorded)
     }
 
     /// Reserves export batch `(watermark, upto]` of automation `id`, started

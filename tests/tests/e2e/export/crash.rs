@@ -77,4 +77,73 @@ async fn a_crash_between_write_and_commit_leaves_every_row_exactly_once() {
             .any(|r| r["details"]["retry_of_reserved_batch"] == true),
         "the history shows the reserved batch was redone: {runs:?}"
     );
+    let interrupted: Vec<&serde_json::Value> = runs
+        .iter()
+        .filter(|r| r["details"]["interrupted"] == true)
+        .collect();
+    assert_eq!(
+        interrupted.len(),
+        1,
+        "the cut-short run is in the history: {runs:?}"
+    );
+    assert_eq!(interrupted[0]["status"], "failed");
+    assert!(
+        interrupted[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted: the daemon stopped"),
+        "{runs:?}"
+    );
+}
+
+/// Work that kills the daemon every time does not re-run after every
+/// restart for ever: each cut-short run counts as a failure, and after
+/// `pause_after_failures` of them the automation is paused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_crashes_the_daemon_every_time_ends_paused() {
+    let settings = format!("{SETTINGS}pause_after_failures = 2\n");
+    let root = tempfile::tempdir().unwrap();
+    let s3 = LoopbackS3::start(root.path()).await.unwrap();
+    s3.create_bucket(BUCKET).await.unwrap();
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let fault = [("HERALD_FAULT_INJECTION", "export-after-write")];
+    let mut h = Herald::start_with_env(&settings, None, data.clone(), &fault).await;
+    let project = h.project("crash-loop").await;
+    h.insert(&project, spans("c", 2)).await;
+    let config = export_config(&s3.destination(), json!({"type": "log_spans"}), "jsonl", 10);
+    let id = h.create(&project, "crash-loop", config).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for crash in 1..=2 {
+        wait_until(DEADLINE, "the daemon to abort after its write", || {
+            let exited = h.daemon.has_exited();
+            async move { exited }
+        })
+        .await;
+        drop(h);
+        h = Herald::start_with_env(&settings, None, data.clone(), &fault).await;
+        if crash == 2 {
+            break;
+        }
+    }
+    let status = h
+        .wait_for_status(&id, "the automation to be paused", |status| {
+            status["state"] == "paused"
+        })
+        .await;
+    assert!(
+        status["paused_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("interrupted"),
+        "{status}"
+    );
+    assert!(!h.daemon.has_exited(), "paused: the work no longer runs");
+    let runs = h.runs(&id).await;
+    let interrupted = runs
+        .iter()
+        .filter(|r| r["details"]["interrupted"] == true)
+        .count();
+    assert_eq!(interrupted, 2, "{runs:?}");
 }
