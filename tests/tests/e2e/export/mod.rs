@@ -7,7 +7,9 @@
 //! * [`crash`]: a daemon killed between writing an object and committing
 //!   the cursor (a fault-injection point) leaves every row exactly once;
 //! * [`destination`]: the test endpoint on a good bucket, a missing bucket
-//!   and a wrong secret; secrets redacted; the path immutable.
+//!   and a wrong secret; secrets redacted; the path immutable;
+//! * [`hostile`]: a custom query past its caps fails with the cap named,
+//!   in bounded memory, and ends paused, across a restart.
 //!
 //! The shapes (spans, traces, custom query) in both formats, incremental
 //! runs and reset are tested on both backends in `storage::export`. This
@@ -15,6 +17,7 @@
 
 mod crash;
 mod destination;
+mod hostile;
 mod scheduled;
 
 use std::collections::BTreeMap;

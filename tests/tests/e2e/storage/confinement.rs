@@ -34,6 +34,16 @@ async fn with_a_secret(s: &TestServer, project: &str) {
         .await;
 }
 
+/// Fetches `project`'s logs through `filter`.
+async fn fetch(s: &TestServer, project: &str, filter: &str) -> (u16, Value) {
+    s.call(
+        Method::POST,
+        &format!("/v1/project_logs/{project}/fetch"),
+        Some(json!({ "filter": filter })),
+    )
+    .await
+}
+
 async fn create_export(
     s: &TestServer,
     s3: &LoopbackS3,
@@ -261,13 +271,7 @@ async fn huge_and_deep_filters_and_queries_answer_400_and_the_daemon_lives(backe
         format!("{}TRUE", "NOT ".repeat(5_000)),
     ];
     for filter in &filters {
-        let (status, body) = s
-            .call(
-                Method::POST,
-                &format!("/v1/project_logs/{project}/fetch"),
-                Some(json!({ "filter": filter })),
-            )
-            .await;
+        let (status, body) = fetch(&s, &project, filter).await;
         assert_eq!(status, 400, "fetch with {} bytes: {body}", filter.len());
         assert_eq!(body["error"]["path"], "filter", "{body}");
         let alert = json!({"project_id": project, "name": "deep", "config": {
@@ -299,14 +303,7 @@ async fn huge_and_deep_filters_and_queries_answer_400_and_the_daemon_lives(backe
         );
     }
     // Still serving.
-    let (status, _) = s
-        .call(
-            Method::POST,
-            &format!("/v1/project_logs/{project}/fetch"),
-            Some(json!({"filter": "is_root"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(fetch(&s, &project, "is_root").await.0, 200);
 }
 
 /// A small generator of random filters, wide and deep, over the fields the
@@ -342,13 +339,7 @@ async fn every_accepted_filter_runs(backend: Backend) {
     let (mut accepted, mut refused) = (0, 0);
     for _ in 0..120 {
         let filter = tree.new_tree(&mut runner).unwrap().current();
-        let (status, body) = s
-            .call(
-                Method::POST,
-                &format!("/v1/project_logs/{project}/fetch"),
-                Some(json!({ "filter": filter })),
-            )
-            .await;
+        let (status, body) = fetch(&s, &project, &filter).await;
         match status {
             200 => accepted += 1,
             400 => {
