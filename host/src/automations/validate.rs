@@ -199,7 +199,7 @@ pub fn restore_secrets(
             Some(previous) => *value = previous,
             None => {
                 return Err(ConfigError::new(
-                    pointer_to_path(&format!("{at}.action"), &pointer),
+                    pointer_to_path(&format!("{at}.action"), pointer),
                     "is the redaction placeholder but no secret is stored to keep; send the value",
                 ));
             }

@@ -67,7 +67,7 @@ impl CompileCache {
         Ok((component, CompileSource::Compiled))
     }
 
-    fn store(&self, component: &Component, path: &PathBuf) -> anyhow::Result<()> {
+    fn store(&self, component: &Component, path: &std::path::Path) -> anyhow::Result<()> {
         let dir = path.parent().expect("cache entries live in a directory");
         crate::private_files::private_dir(dir)?;
         let serialized = component.serialize().map_err(anyhow::Error::from)?;

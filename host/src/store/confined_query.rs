@@ -423,7 +423,7 @@ fn authorize(context: &AuthContext<'_>, allowed: &[String]) -> Result<(), String
         AuthAction::Read { table_name, .. } => Err(format!("to read `{table_name}`")),
         AuthAction::Function { function_name } => {
             let name = function_name.to_ascii_lowercase();
-            if allowed.iter().any(|f| *f == name) {
+            if allowed.contains(&name) {
                 Ok(())
             } else {
                 Err(format!("to call `{function_name}`"))
