@@ -21,6 +21,7 @@ both_backends!(
     results_past_a_cap_fail_with_the_cap_named,
     huge_and_deep_filters_and_queries_answer_400_and_the_daemon_lives,
     every_accepted_filter_runs,
+    every_accepted_query_runs,
 );
 
 /// A log alert's webhook secret, to look for where it must not be.
@@ -355,4 +356,68 @@ async fn every_accepted_filter_runs(backend: Backend) {
         accepted > 10 && refused > 10,
         "{accepted} ran, {refused} refused"
     );
+}
+
+/// Random custom queries, deep and wide (nested subqueries, CTE chains,
+/// long expressions, UNION chains): each is refused with a message at
+/// create, or it runs on the database and stays in its project.
+async fn every_accepted_query_runs(backend: Backend) {
+    use herald::export::query::ConfinedQuery;
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let s = TestServer::start(backend).await;
+    let project = s.project("query-props").await;
+    let other = s.project("query-props-other").await;
+    s.insert_logs(&project, spans("q", 2)).await;
+    s.insert_logs(&other, spans("other", 2)).await;
+    let project_id: uuid::Uuid = project.parse().unwrap();
+    let expr = (1..300usize).prop_map(|n| vec!["1"; n].join(" + "));
+    let leaf = expr.prop_map(|e| format!("SELECT id, {e} AS n FROM spans"));
+    let query = leaf.prop_recursive(8, 256, 30, |inner| {
+        prop_oneof![
+            inner
+                .clone()
+                .prop_map(|q| format!("SELECT id, n + 1 AS n FROM ({q}) AS sub")),
+            prop::collection::vec(inner.clone(), 1..30).prop_map(|v| {
+                v.iter()
+                    .enumerate()
+                    .map(|(i, q)| format!("SELECT id, n FROM ({q}) AS u{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" UNION ALL ")
+            }),
+            inner
+                .clone()
+                .prop_map(|q| format!("WITH c AS ({q}) SELECT id, n FROM c")),
+            inner.prop_map(|q| format!(
+                "SELECT id, 1 AS n FROM spans WHERE id IN (SELECT id FROM ({q}) AS w)"
+            )),
+        ]
+    });
+    let mut runner = TestRunner::deterministic();
+    let (mut ran, mut refused) = (0, 0);
+    for _ in 0..60 {
+        let sql = query.new_tree(&mut runner).unwrap().current();
+        match ConfinedQuery::new(&sql, s.store.dialect(), project_id) {
+            Err(e) => {
+                assert!(e.0.contains("limit") || e.0.contains("nested"), "{e}");
+                refused += 1;
+            }
+            Ok(_) => {
+                let rows = confined(&s.store, &sql, project_id, Duration::from_secs(60))
+                    .await
+                    .unwrap_or_else(|e| panic!("accepted but failed: {e}\n{sql}"));
+                assert!(
+                    rows.rows
+                        .iter()
+                        .all(|r| r[0].as_str().is_some_and(|id| id.starts_with('q'))),
+                    "{rows:?}"
+                );
+                ran += 1;
+            }
+        }
+    }
+    eprintln!("random queries: {ran} ran, {refused} refused over budget");
+    assert!(ran > 5 && refused > 5, "{ran} ran, {refused} refused");
 }
