@@ -80,6 +80,9 @@ struct CommonArgs {
     /// Address to listen on [default: 127.0.0.1:7777].
     #[arg(long, env = "HERALD_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Address of the OTLP/gRPC listener [default: off].
+    #[arg(long, env = "HERALD_OTLP_GRPC_LISTEN")]
+    otlp_grpc_listen: Option<SocketAddr>,
     /// Data directory [default: ./herald-data].
     #[arg(long, env = "HERALD_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -116,6 +119,7 @@ impl CommonArgs {
         };
         let overrides = Overrides {
             listen: self.listen,
+            otlp_grpc_listen: self.otlp_grpc_listen,
             data_dir: self.data_dir.clone(),
             plugins_dir: self.plugins_dir.clone(),
             database_url: self.database_url.clone(),

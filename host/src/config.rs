@@ -4,6 +4,7 @@
 //! ```toml
 //! # herald.toml — every key is optional
 //! listen = "127.0.0.1:7777"
+//! otlp_grpc_listen = "127.0.0.1:4317"   # off unless set
 //! data_dir = "./herald-data"
 //! plugins_dir = "./herald-data/plugins"
 //! database_url = "sqlite://./herald-data/herald.db"
@@ -42,6 +43,9 @@ pub const DEFAULT_DATA_DIR: &str = "./herald-data";
 pub struct FileConfig {
     /// Address the HTTP API listens on.
     pub listen: Option<SocketAddr>,
+    /// Address of the OTLP/gRPC listener (off unless set), e.g.
+    /// `0.0.0.0:4317`. OTLP over HTTP is always on the API's listener.
+    pub otlp_grpc_listen: Option<SocketAddr>,
     /// Where Herald keeps its database, compile cache and generated API key.
     pub data_dir: Option<PathBuf>,
     /// Directory watched for `.wasm` plugins (default `<data_dir>/plugins`).
@@ -79,6 +83,8 @@ impl FileConfig {
 pub struct Overrides {
     /// `--listen` / `HERALD_LISTEN`.
     pub listen: Option<SocketAddr>,
+    /// `--otlp-grpc-listen` / `HERALD_OTLP_GRPC_LISTEN`.
+    pub otlp_grpc_listen: Option<SocketAddr>,
     /// `--data-dir` / `HERALD_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
     /// `--plugins-dir` / `HERALD_PLUGINS_DIR`.
@@ -98,6 +104,8 @@ pub struct Overrides {
 pub struct Settings {
     /// Address the HTTP API listens on.
     pub listen: SocketAddr,
+    /// Address of the OTLP/gRPC listener, if it is on.
+    pub otlp_grpc_listen: Option<SocketAddr>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Plugins directory.
@@ -136,6 +144,7 @@ impl Settings {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            otlp_grpc_listen: overrides.otlp_grpc_listen.or(file.otlp_grpc_listen),
             data_dir,
             plugins_dir,
             database_url,

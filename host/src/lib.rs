@@ -13,6 +13,7 @@
 //! * [`filter`]: the SQL-style filter language, compiled per backend;
 //! * [`sql_budget`]: size, depth and stack bounds on every user-written SQL text;
 //! * [`export`]: export batches: their rows, custom queries, JSON Lines and Parquet;
+//! * [`ingest`]: OpenTelemetry (OTLP over HTTP and gRPC) into the store;
 //! * [`api`]: the HTTP API;
 //! * [`bench`]: the benchmarks behind `herald-bench`;
 //! * [`authoring`]: the plugin author's loop (`plugins test`, `plugins new`);
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod export;
 pub mod filter;
+pub mod ingest;
 pub mod plugins;
 pub mod private_files;
 pub mod server;

@@ -6,7 +6,9 @@
 //! host and its directory watcher, open the database (migrations run),
 //! load or generate the API key, start the automations engine, bind, log
 //! the address, serve until shutdown, then let the engine finish or release
-//! its work. [`run_on`] is the same on a listener the caller bound.
+//! its work. [`run_on`] is the same on a listener the caller bound. With
+//! `otlp_grpc_listen` set, OTLP/gRPC is served beside the API, with the same
+//! keys, until the same shutdown.
 
 use crate::api::{self, ApiKeys};
 use crate::automations::Engine;
@@ -94,6 +96,27 @@ pub async fn run_on(
         settings.public_base_url.clone(),
     );
     engine.start();
+    // One shutdown for every listener.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let grpc = match settings.otlp_grpc_listen {
+        Some(address) => {
+            let listener = TcpListener::bind(address).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen for OTLP/gRPC on {address}: {e}")
+            })?;
+            let keys = auth.clone();
+            let authorize: crate::ingest::otlp::grpc::Authorize = std::sync::Arc::new(move |value| {
+                api::auth::bearer_token(value).is_some_and(|key| keys.accepts(key))
+            });
+            let (store, stopped) = (store.clone(), stopped.clone());
+            Some(tokio::spawn(async move {
+                crate::ingest::otlp::grpc::serve(listener, store, authorize, wait(stopped)).await
+            }))
+        }
+        None => None,
+    };
     let app = api::router(api::AppState::with_engine(
         store.clone(),
         auth,
@@ -102,7 +125,18 @@ pub async fn run_on(
     ));
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening on http://{address}");
-    let result = serve(listener, app, shutdown).await;
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let result = serve(listener, app, wait(stopped)).await;
+    if let Some(grpc) = grpc {
+        match grpc.await {
+            Ok(Err(error)) => tracing::warn!(%error, "the OTLP/gRPC listener failed"),
+            Err(error) => tracing::warn!(%error, "the OTLP/gRPC listener panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
     tracing::info!("shutting down: finishing automation work in flight");
     engine.shutdown(SHUTDOWN_GRACE).await;
     watcher.abort();

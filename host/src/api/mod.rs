@@ -32,8 +32,10 @@ pub mod events;
 pub mod exact_numbers;
 pub mod extract;
 pub mod objects;
+pub mod otlp;
 pub mod plugins;
 pub mod projects;
+pub mod sdk;
 pub mod prompts;
 
 use std::sync::Arc;
@@ -41,7 +43,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::trace::TraceLayer;
@@ -223,6 +225,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation_runs::reset_state))
         .routes(routes!(automation_runs::reset))
         .routes(routes!(automation_runs::metrics))
+        .routes(routes!(otlp::export_traces))
+        .routes(routes!(otlp::export_traces_default_path))
 }
 
 /// The OpenAPI document of the whole API.
@@ -240,6 +244,18 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(openapi());
     let (protected, _) = api_routes().split_for_parts();
     let protected = protected
+        // Braintrust's SDK protocol (see `sdk`): not part of the REST API's
+        // OpenAPI document.
+        .route("/api/apikey/login", post(sdk::login))
+        .route("/version", get(sdk::version))
+        .route("/logs3", post(sdk::logs3))
+        .route("/api/project/register", post(sdk::register_project))
+        .route("/api/project", get(sdk::get_project))
+        .route("/api/experiment/register", post(sdk::register_experiment))
+        .route("/api/dataset/register", post(sdk::register_dataset))
+        .route("/api/base_experiment/get_id", post(sdk::base_experiment))
+        .route("/experiment-comparison2", get(sdk::experiment_comparison))
+        .route("/v1/experiment/{id}/summarize", get(sdk::summarize_experiment))
         .route(
             "/openapi.json",
             get(move || {

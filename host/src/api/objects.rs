@@ -41,6 +41,33 @@ pub struct CreateExperiment {
     /// Create a new experiment even if the name exists, renaming it.
     #[serde(default)]
     pub ensure_new: bool,
+    /// Sent by Braintrust's SDKs (git state, base experiment, dataset
+    /// version, parameters); accepted and not stored.
+    #[serde(default, flatten)]
+    #[schema(value_type = Object)]
+    pub sdk_fields: SdkExperimentFields,
+}
+
+/// What Braintrust's SDKs send with a new experiment that Herald accepts
+/// without keeping (each field documented so a typo still fails).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct SdkExperimentFields {
+    /// Git state of the run.
+    #[schema(value_type = Option<Object>)]
+    pub repo_info: Option<Value>,
+    /// The experiment to compare with.
+    pub base_exp_id: Option<String>,
+    /// Git commits before this one, to find a base experiment.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub ancestor_commits: Option<Value>,
+    /// The dataset version the experiment ran on.
+    #[schema(value_type = Option<String>)]
+    pub dataset_version: Option<Value>,
+    /// Saved parameters.
+    pub parameters_id: Option<String>,
+    /// Their version.
+    #[schema(value_type = Option<String>)]
+    pub parameters_version: Option<Value>,
 }
 
 /// The body of `POST /v1/dataset`.

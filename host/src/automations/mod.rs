@@ -207,6 +207,11 @@ impl Engine {
         }
     }
 
+    /// The organization's name, as payloads and Braintrust's SDKs see it.
+    pub fn organization_name(&self) -> &str {
+        &self.inner.payloads.organization
+    }
+
     /// Starts the trigger, scheduler and delivery loops.
     pub fn start(&self) {
         let mut loops = self.inner.loops.lock();

@@ -1,0 +1,399 @@
+//! One OpenTelemetry span → one Herald span row, by one table.
+//!
+//! The table (also in `docs/ingest.md`), first match wins for each field:
+//!
+//! | Herald field | from |
+//! |---|---|
+//! | `id`, `span_id` | the span id, hex |
+//! | `root_span_id` | the trace id, hex: every span of a trace shares it, in whatever request and order they arrive |
+//! | `span_parents` | `[parent span id]`, or none for a root |
+//! | `created`, `metrics.start`, `metrics.end` | start and end time (`metrics` in seconds since the epoch) |
+//! | `input` | `braintrust.input_json` (JSON) · `braintrust.input` · OpenInference `input.value` (JSON when `input.mime_type` is JSON) · `llm.input_messages.N.message.*` · GenAI `gen_ai.input.messages` (JSON) · `gen_ai.prompt.N.*` |
+//! | `output` | the same with `output` / `llm.output_messages` / `gen_ai.output.messages` / `gen_ai.completion.N.*` |
+//! | `expected` | `braintrust.expected` |
+//! | `error` | an `exception` event (`type: message`, then the stack trace) · the status message of an `ERROR` status (or `"error"`) |
+//! | `scores` | `braintrust.scores` (JSON object) |
+//! | `metrics.prompt_tokens` | `braintrust.metrics` · `llm.token_count.prompt` · `gen_ai.usage.input_tokens` · `gen_ai.usage.prompt_tokens` |
+//! | `metrics.completion_tokens` | `llm.token_count.completion` · `gen_ai.usage.output_tokens` · `gen_ai.usage.completion_tokens` |
+//! | `metrics.tokens` | `llm.token_count.total` · the sum of the two above |
+//! | `metadata.model` | `gen_ai.request.model` · `llm.model_name` · `gen_ai.response.model` |
+//! | `metadata.provider` | `gen_ai.provider.name` · `gen_ai.system` · `llm.provider` · `llm.system` |
+//! | `metadata.<param>` | `gen_ai.request.<param>` (temperature, max_tokens, top_p…) · the keys of `llm.invocation_parameters` (JSON) |
+//! | `metadata` (merged) | `braintrust.metadata` · OpenInference `metadata` (JSON object) |
+//! | `tags` | `braintrust.tags` · `tag.tags` |
+//! | `span_attributes.name` | the span name |
+//! | `span_attributes.type` | `braintrust.span_attributes.type` · `openinference.span.kind` (LLM, EMBEDDING → `llm`; TOOL → `tool`; EVALUATOR → `score`; RETRIEVER, RERANKER, GUARDRAIL → `function`; CHAIN, AGENT → `task`) · `gen_ai.operation.name` (chat, text_completion, generate_content, embeddings → `llm`; execute_tool → `tool`; invoke_agent, create_agent → `task`) · `task` |
+//! | `span_attributes` (merged) | `braintrust.span_attributes` (JSON object) |
+//! | `metadata.otel` | what is not mapped, kept: `{kind, status, scope, resource, attributes}` with every unmapped span attribute and the resource's attributes |
+//!
+//! Attribute values keep their OTLP types (strings, booleans, integers,
+//! doubles, arrays, key-value lists as objects; bytes as base64). A
+//! `braintrust.*_json` or OpenInference JSON value that does not parse is
+//! kept as the string it is.
+
+use base64::Engine;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use serde_json::{Map, Value, json};
+
+/// One attribute value as JSON.
+pub fn any_value(value: &AnyValue) -> Value {
+    match &value.value {
+        None => Value::Null,
+        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
+        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
+        Some(any_value::Value::IntValue(i)) => Value::from(*i),
+        Some(any_value::Value::DoubleValue(d)) => {
+            serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number)
+        }
+        Some(any_value::Value::ArrayValue(array)) => {
+            Value::Array(array.values.iter().map(any_value).collect())
+        }
+        Some(any_value::Value::KvlistValue(list)) => Value::Object(attributes(&list.values)),
+        Some(any_value::Value::BytesValue(bytes)) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+        }
+        // An index into a profile's string table: traces never carry one.
+        Some(any_value::Value::StringValueStrindex(_)) => Value::Null,
+    }
+}
+
+/// Key-value pairs as a JSON object (a later duplicate key wins).
+pub fn attributes(pairs: &[KeyValue]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map_or(Value::Null, any_value),
+            )
+        })
+        .collect()
+}
+
+/// What the resource and scope around a span say about it.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The resource's attributes.
+    pub resource: Map<String, Value>,
+    /// The instrumentation scope: `{name, version}`.
+    pub scope: Value,
+}
+
+/// Reads attributes, taking each one that a rule maps out of the bag so
+/// what is left is exactly what no rule used.
+struct Bag(Map<String, Value>);
+
+impl Bag {
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key).filter(|v| !v.is_null())
+    }
+
+    /// The first of `keys` present (all of them are taken).
+    fn first(&mut self, keys: &[&str]) -> Option<Value> {
+        let mut found = None;
+        for key in keys {
+            if let Some(value) = self.take(key) {
+                found.get_or_insert(value);
+            }
+        }
+        found
+    }
+
+    /// A JSON-text attribute, parsed (kept as text when it is not JSON).
+    fn json(&mut self, key: &str) -> Option<Value> {
+        self.take(key).map(parse_json_text)
+    }
+
+    /// `prefix.N.suffix…` attributes as a list of objects, in N order:
+    /// `gen_ai.prompt.0.role` + `gen_ai.prompt.0.content` → `[{role, content}]`.
+    fn indexed(&mut self, prefix: &str, strip: &str) -> Option<Value> {
+        let keys: Vec<String> = self
+            .0
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        let mut items: std::collections::BTreeMap<u64, Map<String, Value>> = Default::default();
+        for key in keys {
+            let rest = &key[prefix.len()..];
+            let Some((index, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(index) = index.parse::<u64>() else {
+                continue;
+            };
+            let field = field.strip_prefix(strip).unwrap_or(field).to_string();
+            if let Some(value) = self.take(&key) {
+                items.entry(index).or_default().insert(field, value);
+            }
+        }
+        (!items.is_empty()).then(|| Value::Array(items.into_values().map(Value::Object).collect()))
+    }
+
+    /// Every attribute under `prefix.` as an object keyed by the rest.
+    fn under(&mut self, prefix: &str) -> Map<String, Value> {
+        let keys: Vec<String> = self
+            .0
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        let mut out = Map::new();
+        for key in keys {
+            if let Some(value) = self.take(&key) {
+                out.insert(key[prefix.len()..].to_string(), value);
+            }
+        }
+        out
+    }
+}
+
+fn parse_json_text(value: Value) -> Value {
+    match value {
+        Value::String(text) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        other => other,
+    }
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn merge_into(target: &mut Map<String, Value>, extra: Option<Value>) {
+    if let Some(Value::Object(extra)) = extra {
+        target.extend(extra);
+    }
+}
+
+/// Seconds since the epoch, from nanoseconds.
+fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+fn hex_id(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+/// The span type from OpenInference's kind or GenAI's operation.
+fn span_type(openinference: Option<&Value>, operation: Option<&Value>) -> Option<&'static str> {
+    if let Some(kind) = openinference.and_then(Value::as_str) {
+        return Some(match kind.to_ascii_uppercase().as_str() {
+            "LLM" | "EMBEDDING" => "llm",
+            "TOOL" => "tool",
+            "EVALUATOR" => "score",
+            "RETRIEVER" | "RERANKER" | "GUARDRAIL" => "function",
+            _ => "task",
+        });
+    }
+    let operation = operation.and_then(Value::as_str)?;
+    Some(match operation {
+        "chat" | "text_completion" | "generate_content" | "embeddings" | "completion" => "llm",
+        "execute_tool" => "tool",
+        _ => "task",
+    })
+}
+
+/// The error of a span: its `exception` event, else an `ERROR` status.
+fn error_of(span: &Span) -> Option<Value> {
+    for event in &span.events {
+        if event.name != "exception" {
+            continue;
+        }
+        let attrs = attributes(&event.attributes);
+        let text = |k: &str| attrs.get(k).and_then(Value::as_str).unwrap_or_default();
+        let mut message = match (text("exception.type"), text("exception.message")) {
+            ("", "") => "exception".to_string(),
+            (kind, "") => kind.to_string(),
+            ("", message) => message.to_string(),
+            (kind, message) => format!("{kind}: {message}"),
+        };
+        let stack = text("exception.stacktrace");
+        if !stack.is_empty() {
+            message.push('\n');
+            message.push_str(stack);
+        }
+        return Some(Value::String(message));
+    }
+    let status = span.status.as_ref()?;
+    (status.code == StatusCode::Error as i32).then(|| {
+        Value::String(if status.message.is_empty() {
+            "error".into()
+        } else {
+            status.message.clone()
+        })
+    })
+}
+
+/// The Herald event (an insert request's event object) for `span`, and the
+/// span's own `braintrust.parent`, if it names one.
+pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
+    let mut bag = Bag(attributes(&span.attributes));
+    let parent = bag
+        .take("braintrust.parent")
+        .and_then(|v| v.as_str().map(str::to_owned));
+
+    let input = bag
+        .json("braintrust.input_json")
+        .or_else(|| bag.take("braintrust.input"))
+        .or_else(|| openinference_value(&mut bag, "input"))
+        .or_else(|| bag.indexed("llm.input_messages.", "message."))
+        .or_else(|| bag.json("gen_ai.input.messages"))
+        .or_else(|| bag.indexed("gen_ai.prompt.", ""));
+    let output = bag
+        .json("braintrust.output_json")
+        .or_else(|| bag.take("braintrust.output"))
+        .or_else(|| openinference_value(&mut bag, "output"))
+        .or_else(|| bag.indexed("llm.output_messages.", "message."))
+        .or_else(|| bag.json("gen_ai.output.messages"))
+        .or_else(|| bag.indexed("gen_ai.completion.", ""));
+    let expected = bag
+        .json("braintrust.expected_json")
+        .or_else(|| bag.json("braintrust.expected"));
+    let scores = bag.json("braintrust.scores");
+
+    let mut metrics = Map::new();
+    if span.start_time_unix_nano > 0 {
+        metrics.insert("start".into(), json!(seconds(span.start_time_unix_nano)));
+    }
+    if span.end_time_unix_nano > 0 {
+        metrics.insert("end".into(), json!(seconds(span.end_time_unix_nano)));
+    }
+    let prompt = bag.first(&[
+        "llm.token_count.prompt",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+    ]);
+    let completion = bag.first(&[
+        "llm.token_count.completion",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+    ]);
+    let total = bag.first(&["llm.token_count.total", "gen_ai.usage.total_tokens"]);
+    let (prompt, completion) = (prompt.as_ref().and_then(number), completion.as_ref().and_then(number));
+    if let Some(n) = prompt {
+        metrics.insert("prompt_tokens".into(), json!(n));
+    }
+    if let Some(n) = completion {
+        metrics.insert("completion_tokens".into(), json!(n));
+    }
+    match (total.as_ref().and_then(number), prompt, completion) {
+        (Some(t), _, _) => {
+            metrics.insert("tokens".into(), json!(t));
+        }
+        (None, Some(p), Some(c)) => {
+            metrics.insert("tokens".into(), json!(p + c));
+        }
+        _ => {}
+    }
+    merge_into(&mut metrics, bag.json("braintrust.metrics"));
+
+    let mut metadata = Map::new();
+    if let Some(model) = bag.first(&["gen_ai.request.model", "llm.model_name", "gen_ai.response.model"]) {
+        metadata.insert("model".into(), model);
+    }
+    if let Some(provider) = bag.first(&["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"]) {
+        metadata.insert("provider".into(), provider);
+    }
+    for (param, value) in bag.under("gen_ai.request.") {
+        metadata.insert(param, value);
+    }
+    merge_into(&mut metadata, bag.json("llm.invocation_parameters"));
+    merge_into(&mut metadata, bag.json("metadata"));
+    merge_into(&mut metadata, bag.json("braintrust.metadata"));
+
+    let tags = bag.json("braintrust.tags").or_else(|| bag.take("tag.tags"));
+
+    let mut span_attributes = Map::new();
+    span_attributes.insert("name".into(), Value::String(span.name.clone()));
+    let openinference_kind = bag.take("openinference.span.kind");
+    let operation = bag.take("gen_ai.operation.name");
+    let kind = span_type(openinference_kind.as_ref(), operation.as_ref()).unwrap_or("task");
+    span_attributes.insert("type".into(), Value::String(kind.into()));
+    merge_into(&mut span_attributes, bag.json("braintrust.span_attributes"));
+    if let Some(operation) = operation {
+        metadata.insert("operation".into(), operation);
+    }
+
+    let mut otel = Map::new();
+    otel.insert("kind".into(), json!(span_kind_name(span.kind)));
+    if let Some(status) = &span.status
+        && status.code != 0
+    {
+        otel.insert("status".into(), json!({"code": status.code, "message": status.message}));
+    }
+    if !context.scope.is_null() {
+        otel.insert("scope".into(), context.scope.clone());
+    }
+    if !context.resource.is_empty() {
+        otel.insert("resource".into(), Value::Object(context.resource.clone()));
+    }
+    if !bag.0.is_empty() {
+        otel.insert("attributes".into(), Value::Object(bag.0));
+    }
+    metadata.insert("otel".into(), Value::Object(otel));
+
+    let mut event = Map::new();
+    let span_id = hex_id(&span.span_id);
+    event.insert("id".into(), json!(span_id));
+    event.insert("span_id".into(), json!(span_id));
+    event.insert("root_span_id".into(), json!(hex_id(&span.trace_id)));
+    let parents: Vec<Value> = if span.parent_span_id.is_empty() {
+        Vec::new()
+    } else {
+        vec![json!(hex_id(&span.parent_span_id))]
+    };
+    event.insert("span_parents".into(), Value::Array(parents));
+    if span.start_time_unix_nano > 0 {
+        let created = chrono::DateTime::from_timestamp_nanos(span.start_time_unix_nano as i64);
+        event.insert("created".into(), json!(created.to_rfc3339()));
+    }
+    let fields = [
+        ("input", input),
+        ("output", output),
+        ("expected", expected),
+        ("error", error_of(span)),
+        ("scores", scores),
+        ("tags", tags),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            event.insert(name.into(), value);
+        }
+    }
+    event.insert("metrics".into(), Value::Object(metrics));
+    event.insert("metadata".into(), Value::Object(metadata));
+    event.insert("span_attributes".into(), Value::Object(span_attributes));
+    (Value::Object(event), parent)
+}
+
+/// OpenInference's `input.value` / `output.value`, parsed when its mime
+/// type says JSON.
+fn openinference_value(bag: &mut Bag, field: &str) -> Option<Value> {
+    let mime = bag.take(&format!("{field}.mime_type"));
+    let value = bag.take(&format!("{field}.value"))?;
+    let is_json = mime
+        .as_ref()
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.contains("json"));
+    Some(if is_json { parse_json_text(value) } else { value })
+}
+
+fn span_kind_name(kind: i32) -> &'static str {
+    match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "unspecified",
+    }
+}

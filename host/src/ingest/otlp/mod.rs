@@ -1,0 +1,217 @@
+//! OpenTelemetry traces in: OTLP over HTTP ([`http`]) and gRPC ([`grpc`]),
+//! both ending in [`ingest`], which maps each span ([`mapping`]) and
+//! writes it through the same store call as `POST …/insert`, so alerts,
+//! exports and retention see an OTLP span exactly as a REST one.
+//!
+//! **Where a span goes.** Its *parent*, in Braintrust's form, is
+//! `project_id:<uuid>`, `project_name:<name>` (the project is created when
+//! missing, as Braintrust's SDKs do) or `experiment_id:<uuid>`. It is read
+//! from the span's `braintrust.parent` attribute, else the resource's, else
+//! the request's `x-bt-parent` header. A span with none, or naming a
+//! project or experiment that does not exist, is rejected — counted in
+//! OTLP's partial-success answer with the reason — and the others are
+//! written.
+//!
+//! **Idempotent.** A span's row id is its span id, and a span replaces the
+//! row of the same id: an exporter's retry writes the same rows again
+//! instead of duplicating them, and the spans of one trace form one trace
+//! (`root_span_id` is the trace id) whatever request and order they come in.
+
+pub mod grpc;
+pub mod http;
+pub mod mapping;
+
+use std::collections::HashMap;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::store::{EventWrite, ObjectRef, Store, StoreError, validate_event};
+
+/// Most spans one request may carry: as many events as one REST insert.
+pub const MAX_SPANS_PER_REQUEST: usize = 10_000;
+
+/// The header naming where spans go when they do not say it themselves.
+pub const PARENT_HEADER: &str = "x-bt-parent";
+
+/// What one export request did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Spans written.
+    pub accepted: usize,
+    /// Spans refused (OTLP's `rejected_spans`).
+    pub rejected: usize,
+    /// Why the first refused span was refused (empty when none was).
+    pub error_message: String,
+}
+
+/// Why a whole request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// More spans than one request may carry.
+    #[error("{0} spans in one request; the limit is {MAX_SPANS_PER_REQUEST}")]
+    TooManySpans(usize),
+    /// The database failed (retryable).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a span's parent says it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Parent {
+    ProjectId(Uuid),
+    ProjectName(String),
+    ExperimentId(Uuid),
+}
+
+impl Parent {
+    fn parse(text: &str) -> Result<Parent, String> {
+        let (kind, value) = text
+            .split_once(':')
+            .ok_or_else(|| format!("parent {text:?} is not `project_id:…`, `project_name:…` or `experiment_id:…`"))?;
+        let id = || {
+            Uuid::parse_str(value.trim()).map_err(|_| format!("parent {text:?}: {value:?} is not a UUID"))
+        };
+        match kind.trim() {
+            "project_id" => Ok(Parent::ProjectId(id()?)),
+            "experiment_id" => Ok(Parent::ExperimentId(id()?)),
+            "project_name" if !value.trim().is_empty() => {
+                Ok(Parent::ProjectName(value.trim().to_string()))
+            }
+            other => Err(format!(
+                "parent kind {other:?} is not supported: use project_id, project_name or experiment_id"
+            )),
+        }
+    }
+}
+
+/// Resolves parents to objects once per request.
+struct Router<'a> {
+    store: &'a Store,
+    resolved: HashMap<Parent, Result<ObjectRef, String>>,
+}
+
+/// Resolves `text` to an object: `Ok(Err(reason))` rejects the span,
+/// `Err` fails the request (the database is unavailable).
+async fn resolve(router: &mut Router<'_>, text: Option<&str>) -> Result<Result<ObjectRef, String>, StoreError> {
+    let Some(text) = text else {
+        return Ok(Err(format!(
+            "the span names no project: set the `{PARENT_HEADER}` header (project_id:…, \
+             project_name:… or experiment_id:…) or a `braintrust.parent` attribute"
+        )));
+    };
+    let parent = match Parent::parse(text) {
+        Ok(parent) => parent,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if let Some(found) = router.resolved.get(&parent) {
+        return Ok(found.clone());
+    }
+    let found = match &parent {
+        Parent::ProjectId(id) => match router.store.project(*id).await {
+            Ok(_) => Ok(ObjectRef::project_logs(*id)),
+            Err(StoreError::NotFound { .. }) => Err(format!("project {id} not found")),
+            Err(other) => return Err(other),
+        },
+        Parent::ProjectName(name) => {
+            let (project, _) = router.store.create_project(name, None).await?;
+            Ok(ObjectRef::project_logs(project.id))
+        }
+        Parent::ExperimentId(id) => match router.store.experiment_ref(*id).await {
+            Ok(object) => Ok(object),
+            Err(StoreError::NotFound { .. }) => Err(format!("experiment {id} not found")),
+            Err(other) => return Err(other),
+        },
+    };
+    router.resolved.insert(parent, found.clone());
+    Ok(found)
+}
+
+/// Maps and writes every span of `request`; `header_parent` is the
+/// request's `x-bt-parent`, if any.
+pub async fn ingest(
+    store: &Store,
+    request: &ExportTraceServiceRequest,
+    header_parent: Option<&str>,
+) -> Result<IngestOutcome, IngestError> {
+    let total: usize = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    if total > MAX_SPANS_PER_REQUEST {
+        return Err(IngestError::TooManySpans(total));
+    }
+    let mut router = Router {
+        store,
+        resolved: HashMap::new(),
+    };
+    let mut outcome = IngestOutcome::default();
+    let reject = |outcome: &mut IngestOutcome, reason: String| {
+        outcome.rejected += 1;
+        if outcome.error_message.is_empty() {
+            outcome.error_message = reason;
+        }
+    };
+    let mut writes: HashMap<ObjectRef, Vec<EventWrite>> = HashMap::new();
+    for (r, resource_spans) in request.resource_spans.iter().enumerate() {
+        let resource = resource_spans
+            .resource
+            .as_ref()
+            .map(|r| mapping::attributes(&r.attributes))
+            .unwrap_or_default();
+        let resource_parent = resource
+            .get("braintrust.parent")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        for (s, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
+            let context = mapping::Context {
+                resource: resource.clone(),
+                scope: scope_spans
+                    .scope
+                    .as_ref()
+                    .map(|scope| serde_json::json!({"name": scope.name, "version": scope.version}))
+                    .unwrap_or(Value::Null),
+            };
+            for (i, span) in scope_spans.spans.iter().enumerate() {
+                let path = format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
+                if span.span_id.len() != 8 || span.trace_id.len() != 16 {
+                    reject(
+                        &mut outcome,
+                        format!("{path}: the span id must be 8 bytes and the trace id 16"),
+                    );
+                    continue;
+                }
+                let (event, own_parent) = mapping::span_event(span, &context);
+                let parent = own_parent
+                    .as_deref()
+                    .or(resource_parent.as_deref())
+                    .or(header_parent);
+                let object = match resolve(&mut router, parent).await? {
+                    Ok(object) => object,
+                    Err(reason) => {
+                        reject(&mut outcome, format!("{path}: {reason}"));
+                        continue;
+                    }
+                };
+                let kind = object.kind;
+                match validate_event(kind, event, &path) {
+                    Ok(write) => writes.entry(object).or_default().push(write),
+                    Err(error) => reject(&mut outcome, error.to_string()),
+                }
+            }
+        }
+    }
+    for (object, batch) in writes {
+        let n = batch.len();
+        store.insert_events(object, batch).await?;
+        outcome.accepted += n;
+    }
+    if outcome.rejected > 0 {
+        tracing::info!(accepted = outcome.accepted, rejected = outcome.rejected,
+            first_error = %outcome.error_message, "OTLP spans rejected");
+    }
+    Ok(outcome)
+}
