@@ -103,13 +103,14 @@ pub async fn run_on(
     };
     let grpc = match settings.otlp_grpc_listen {
         Some(address) => {
-            let listener = TcpListener::bind(address).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen for OTLP/gRPC on {address}: {e}")
-            })?;
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for OTLP/gRPC on {address}: {e}"))?;
             let keys = auth.clone();
-            let authorize: crate::ingest::otlp::grpc::Authorize = std::sync::Arc::new(move |value| {
-                api::auth::bearer_token(value).is_some_and(|key| keys.accepts(key))
-            });
+            let authorize: crate::ingest::otlp::grpc::Authorize =
+                std::sync::Arc::new(move |value| {
+                    api::auth::bearer_token(value).is_some_and(|key| keys.accepts(key))
+                });
             let (store, stopped) = (store.clone(), stopped.clone());
             Some(tokio::spawn(async move {
                 crate::ingest::otlp::grpc::serve(listener, store, authorize, wait(stopped)).await

@@ -35,8 +35,8 @@ pub mod objects;
 pub mod otlp;
 pub mod plugins;
 pub mod projects;
-pub mod sdk;
 pub mod prompts;
+pub mod sdk;
 
 use std::sync::Arc;
 
@@ -255,7 +255,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/dataset/register", post(sdk::register_dataset))
         .route("/api/base_experiment/get_id", post(sdk::base_experiment))
         .route("/experiment-comparison2", get(sdk::experiment_comparison))
-        .route("/v1/experiment/{id}/summarize", get(sdk::summarize_experiment))
+        .route(
+            "/v1/experiment/{id}/summarize",
+            get(sdk::summarize_experiment),
+        )
         .route(
             "/openapi.json",
             get(move || {

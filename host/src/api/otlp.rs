@@ -22,7 +22,11 @@ use crate::ingest::otlp::{IngestError, PARENT_HEADER, ingest};
               (status = 400, description = "Malformed body (google.rpc.Status)"),
               (status = 413, description = "Body too large"),
               (status = 415, description = "Not protobuf or JSON")))]
-pub async fn export_traces(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn export_traces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     export(&state, &headers, &body).await
 }
 

@@ -40,13 +40,20 @@ fn organization(state: &AppState) -> (String, String) {
     let digest = Sha256::digest(name.as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    (uuid::Builder::from_random_bytes(bytes).into_uuid().to_string(), name)
+    (
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .to_string(),
+        name,
+    )
 }
 
 /// The base URL the client reached Herald at.
 fn base_url(headers: &HeaderMap) -> String {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = text("x-forwarded-host").or(text("host")).unwrap_or("127.0.0.1:7777");
+    let host = text("x-forwarded-host")
+        .or(text("host"))
+        .unwrap_or("127.0.0.1:7777");
     let scheme = text("x-forwarded-proto").unwrap_or("http");
     format!("{scheme}://{host}")
 }
@@ -235,7 +242,12 @@ pub async fn register_dataset(
     let name = body.dataset_name.unwrap_or_else(|| "logs".into());
     let (dataset, _) = state
         .store
-        .create_dataset(project.id, &name, body.description.as_deref(), body.metadata)
+        .create_dataset(
+            project.id,
+            &name,
+            body.description.as_deref(),
+            body.metadata,
+        )
         .await?;
     Ok(Json(json!({"project": project, "dataset": dataset})))
 }
@@ -292,7 +304,10 @@ async fn means(
             for (field, sums) in ["scores", "metrics"].iter().zip(sums.iter_mut()) {
                 if let Some(Value::Object(values)) = json.get(*field) {
                     for (name, value) in values {
-                        if let Some(x) = value.as_f64().filter(|_| !matches!(name.as_str(), "start" | "end")) {
+                        if let Some(x) = value
+                            .as_f64()
+                            .filter(|_| !matches!(name.as_str(), "start" | "end"))
+                        {
                             let entry = sums.entry(name.clone()).or_default();
                             entry.0 += x;
                             entry.1 += 1;

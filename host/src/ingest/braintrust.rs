@@ -59,7 +59,9 @@ fn target(row: &Map<String, Value>, path: &str) -> Result<(ObjectKind, Uuid, Str
                 ValidationError::new(format!("{path}.{field}"), format!("{text:?} is not a UUID"))
                     .into()
             }),
-            Some(_) => Err(ValidationError::new(format!("{path}.{field}"), "expected a string").into()),
+            Some(_) => {
+                Err(ValidationError::new(format!("{path}.{field}"), "expected a string").into())
+            }
         }
     };
     if row.contains_key("prompt_session_id") {
@@ -78,13 +80,21 @@ fn target(row: &Map<String, Value>, path: &str) -> Result<(ObjectKind, Uuid, Str
         .into());
     }
     if let Some(experiment) = id("experiment_id")? {
-        return Ok((ObjectKind::Experiment, experiment, format!("{path}.experiment_id")));
+        return Ok((
+            ObjectKind::Experiment,
+            experiment,
+            format!("{path}.experiment_id"),
+        ));
     }
     if let Some(dataset) = id("dataset_id")? {
         return Ok((ObjectKind::Dataset, dataset, format!("{path}.dataset_id")));
     }
     if let Some(project) = id("project_id")? {
-        return Ok((ObjectKind::ProjectLogs, project, format!("{path}.project_id")));
+        return Ok((
+            ObjectKind::ProjectLogs,
+            project,
+            format!("{path}.project_id"),
+        ));
     }
     Err(ValidationError::new(
         path.to_string(),
@@ -117,7 +127,9 @@ pub async fn write_rows(store: &Store, rows: Vec<Value>) -> Result<Vec<String>, 
             Some(object) => *object,
             None => {
                 let found = match kind {
-                    ObjectKind::ProjectLogs => store.project(id).await.map(|_| ObjectRef::project_logs(id)),
+                    ObjectKind::ProjectLogs => {
+                        store.project(id).await.map(|_| ObjectRef::project_logs(id))
+                    }
                     ObjectKind::Experiment => store.experiment_ref(id).await,
                     ObjectKind::Dataset => store.dataset_ref(id).await,
                 };
@@ -140,7 +152,10 @@ pub async fn write_rows(store: &Store, rows: Vec<Value>) -> Result<Vec<String>, 
         batches.entry(object).or_default().push(write);
     }
     for (object, batch) in batches {
-        store.insert_events(object, batch).await.map_err(Logs3Error::Store)?;
+        store
+            .insert_events(object, batch)
+            .await
+            .map_err(Logs3Error::Store)?;
     }
     Ok(order)
 }

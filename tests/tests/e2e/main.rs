@@ -11,6 +11,7 @@ mod cli;
 mod examples;
 mod export;
 mod harness;
+mod ingest;
 mod plugin_faults;
 mod plugin_network;
 mod plugin_registry;

@@ -59,7 +59,9 @@ impl TraceService for Traces {
             }
             Err(IngestError::Store(error)) => {
                 tracing::warn!(%error, "OTLP/gRPC export failed to write");
-                Err(Status::unavailable("the database is unavailable; retry later"))
+                Err(Status::unavailable(
+                    "the database is unavailable; retry later",
+                ))
             }
         }
     }
@@ -89,9 +91,14 @@ pub async fn serve(
     let service = TraceServiceServer::new(Traces { store })
         .accept_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    tracing::info!(address = ?listener.local_addr().ok(), "OTLP/gRPC listening");
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "OTLP/gRPC listening on {address}");
+    }
     Server::builder()
         .add_service(InterceptedService::new(service, check))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
 }

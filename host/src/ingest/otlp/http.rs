@@ -55,9 +55,7 @@ impl Encoding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Not an OTLP content type (`415`).
-    #[error(
-        "unsupported content type {0:?}: send application/x-protobuf or application/json"
-    )]
+    #[error("unsupported content type {0:?}: send application/x-protobuf or application/json")]
     UnsupportedType(String),
     /// A `Content-Encoding` other than gzip or identity (`415`).
     #[error("unsupported content encoding {0:?}: send gzip or no encoding")]
@@ -235,7 +233,9 @@ pub fn encode_error(http_status: u16, message: &str, encoding: Encoding) -> Vec<
             message: message.to_string(),
         }
         .encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(&serde_json::json!({"code": code, "message": message}))
-            .unwrap_or_default(),
+        Encoding::Json => {
+            serde_json::to_vec(&serde_json::json!({"code": code, "message": message}))
+                .unwrap_or_default()
+        }
     }
 }

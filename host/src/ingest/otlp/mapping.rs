@@ -241,6 +241,13 @@ pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
         .take("braintrust.parent")
         .and_then(|v| v.as_str().map(str::to_owned));
 
+    let genai_messages = [
+        "gen_ai.input.messages",
+        "gen_ai.prompt.0.content",
+        "gen_ai.prompt.0.role",
+    ]
+    .iter()
+    .any(|key| bag.0.contains_key(*key));
     let input = bag
         .json("braintrust.input_json")
         .or_else(|| bag.take("braintrust.input"))
@@ -278,7 +285,10 @@ pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
         "gen_ai.usage.completion_tokens",
     ]);
     let total = bag.first(&["llm.token_count.total", "gen_ai.usage.total_tokens"]);
-    let (prompt, completion) = (prompt.as_ref().and_then(number), completion.as_ref().and_then(number));
+    let (prompt, completion) = (
+        prompt.as_ref().and_then(number),
+        completion.as_ref().and_then(number),
+    );
     if let Some(n) = prompt {
         metrics.insert("prompt_tokens".into(), json!(n));
     }
@@ -297,10 +307,19 @@ pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
     merge_into(&mut metrics, bag.json("braintrust.metrics"));
 
     let mut metadata = Map::new();
-    if let Some(model) = bag.first(&["gen_ai.request.model", "llm.model_name", "gen_ai.response.model"]) {
+    if let Some(model) = bag.first(&[
+        "gen_ai.request.model",
+        "llm.model_name",
+        "gen_ai.response.model",
+    ]) {
         metadata.insert("model".into(), model);
     }
-    if let Some(provider) = bag.first(&["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"]) {
+    if let Some(provider) = bag.first(&[
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "llm.provider",
+        "llm.system",
+    ]) {
         metadata.insert("provider".into(), provider);
     }
     for (param, value) in bag.under("gen_ai.request.") {
@@ -316,7 +335,11 @@ pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
     span_attributes.insert("name".into(), Value::String(span.name.clone()));
     let openinference_kind = bag.take("openinference.span.kind");
     let operation = bag.take("gen_ai.operation.name");
-    let kind = span_type(openinference_kind.as_ref(), operation.as_ref()).unwrap_or("task");
+    // A span that names a model or carries GenAI messages is a model call
+    // even without an operation name (older instrumentation sets none).
+    let names_a_model = metadata.contains_key("model") || genai_messages;
+    let kind = span_type(openinference_kind.as_ref(), operation.as_ref())
+        .unwrap_or(if names_a_model { "llm" } else { "task" });
     span_attributes.insert("type".into(), Value::String(kind.into()));
     merge_into(&mut span_attributes, bag.json("braintrust.span_attributes"));
     if let Some(operation) = operation {
@@ -328,7 +351,10 @@ pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
     if let Some(status) = &span.status
         && status.code != 0
     {
-        otel.insert("status".into(), json!({"code": status.code, "message": status.message}));
+        otel.insert(
+            "status".into(),
+            json!({"code": status.code, "message": status.message}),
+        );
     }
     if !context.scope.is_null() {
         otel.insert("scope".into(), context.scope.clone());
@@ -384,7 +410,11 @@ fn openinference_value(bag: &mut Bag, field: &str) -> Option<Value> {
         .as_ref()
         .and_then(Value::as_str)
         .is_some_and(|m| m.contains("json"));
-    Some(if is_json { parse_json_text(value) } else { value })
+    Some(if is_json {
+        parse_json_text(value)
+    } else {
+        value
+    })
 }
 
 fn span_kind_name(kind: i32) -> &'static str {

@@ -67,11 +67,12 @@ enum Parent {
 
 impl Parent {
     fn parse(text: &str) -> Result<Parent, String> {
-        let (kind, value) = text
-            .split_once(':')
-            .ok_or_else(|| format!("parent {text:?} is not `project_id:…`, `project_name:…` or `experiment_id:…`"))?;
+        let (kind, value) = text.split_once(':').ok_or_else(|| {
+            format!("parent {text:?} is not `project_id:…`, `project_name:…` or `experiment_id:…`")
+        })?;
         let id = || {
-            Uuid::parse_str(value.trim()).map_err(|_| format!("parent {text:?}: {value:?} is not a UUID"))
+            Uuid::parse_str(value.trim())
+                .map_err(|_| format!("parent {text:?}: {value:?} is not a UUID"))
         };
         match kind.trim() {
             "project_id" => Ok(Parent::ProjectId(id()?)),
@@ -94,7 +95,10 @@ struct Router<'a> {
 
 /// Resolves `text` to an object: `Ok(Err(reason))` rejects the span,
 /// `Err` fails the request (the database is unavailable).
-async fn resolve(router: &mut Router<'_>, text: Option<&str>) -> Result<Result<ObjectRef, String>, StoreError> {
+async fn resolve(
+    router: &mut Router<'_>,
+    text: Option<&str>,
+) -> Result<Result<ObjectRef, String>, StoreError> {
     let Some(text) = text else {
         return Ok(Err(format!(
             "the span names no project: set the `{PARENT_HEADER}` header (project_id:…, \
