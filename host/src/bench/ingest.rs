@@ -7,7 +7,9 @@
 //! from several concurrent clients. Request bodies are built before the
 //! clock starts, so the figures measure the server: HTTP, JSON parsing,
 //! validation and the database transaction. Prints spans/s and request
-//! latency percentiles per backend and returns all figures as JSON.
+//! latency percentiles per backend and returns all figures as JSON. With
+//! `--otlp`, the same spans also go over OTLP/HTTP and OTLP/gRPC, beside a
+//! baseline of the rows inserted straight into SQLite (`ingest_otlp`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +39,10 @@ pub struct IngestArgs {
     /// created in it and dropped afterwards).
     #[arg(long, env = "HERALD_BENCH_DATABASE_URL")]
     pub postgres_url: Option<String>,
+    /// Also send the spans over OTLP/HTTP and OTLP/gRPC, and measure a
+    /// baseline of the same rows inserted straight into SQLite (SQLite only).
+    #[arg(long)]
+    pub otlp: bool,
 }
 
 impl Default for IngestArgs {
@@ -46,11 +52,12 @@ impl Default for IngestArgs {
             batch: 500,
             concurrency: 4,
             postgres_url: std::env::var("HERALD_BENCH_DATABASE_URL").ok(),
+            otlp: false,
         }
     }
 }
 
-const KEY: &str = "bench-key";
+pub(super) const KEY: &str = "bench-key";
 
 /// Runs the benchmark, prints human-readable figures, and returns them as
 /// JSON: `{"spans":…, "batch":…, "span_bytes":…, "sqlite": {…},
@@ -85,7 +92,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<Value> {
 }
 
 /// One span of about 1 KB, varied by `i`.
-fn span(i: usize) -> Value {
+pub(super) fn span(i: usize) -> Value {
     let models = ["gpt-4o", "gpt-4.1", "claude-3-5-sonnet", "llama-3.1-70b"];
     let root = format!("trace-{:08}", i / 8);
     json!({
@@ -127,7 +134,17 @@ async fn measure(name: &str, url: &str, args: &IngestArgs) -> anyhow::Result<Val
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, api::router(state)).await;
     });
-    let result = drive(name, &store, addr, args).await;
+    let mut result = drive(name, &store, addr, args).await;
+    if let Ok(figures) = &mut result
+        && args.otlp
+        && name == "sqlite"
+    {
+        let rest = figures["spans_per_sec"].as_f64().unwrap_or(1.0);
+        match super::ingest_otlp::measure(&store, addr, rest, args).await {
+            Ok(otlp) => figures["otlp"] = otlp,
+            Err(error) => result = Err(error),
+        }
+    }
     server.abort();
     store.close().await;
     result

@@ -1,0 +1,349 @@
+//! `herald-bench ingest --otlp`: the same spans as the REST figure, sent
+//! as OpenTelemetry spans over OTLP/HTTP (protobuf) and OTLP/gRPC, beside
+//! a baseline measured in the same run: the rows inserted straight into a
+//! SQLite database of the same schema, in the same batches and
+//! transactions (one sequence allocation per batch), through rusqlite, with
+//! their JSON already serialised — what the database alone costs.
+//!
+//! The OTLP spans carry what the REST spans carry, as `braintrust.*` JSON
+//! attributes (input, output, metadata, scores, metrics, span attributes,
+//! tags), so the server does at least the same work per span; bodies are
+//! encoded before the clock starts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use serde_json::{Value, json};
+
+use super::ingest::{IngestArgs, KEY, span};
+use crate::store::{DbTime, ObjectRef, Store, XactRange};
+
+fn attribute(key: &str, value: &Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_string())),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+/// REST span `i` as an OpenTelemetry span with the same content.
+fn otlp_span(i: usize) -> Span {
+    let rest = span(i);
+    let root = (i / 8) as u128 + 1;
+    let parent = if i.is_multiple_of(8) {
+        Vec::new()
+    } else {
+        ((i / 8 * 8) as u64 + 1).to_be_bytes().to_vec()
+    };
+    let attributes = [
+        ("braintrust.input_json", "input"),
+        ("braintrust.output_json", "output"),
+        ("braintrust.metadata", "metadata"),
+        ("braintrust.scores", "scores"),
+        ("braintrust.metrics", "metrics"),
+        ("braintrust.tags", "tags"),
+        ("braintrust.span_attributes", "span_attributes"),
+    ]
+    .iter()
+    .map(|(key, field)| attribute(key, &rest[*field]))
+    .collect();
+    Span {
+        trace_id: root.to_be_bytes().to_vec(),
+        span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+        parent_span_id: parent,
+        name: "chat-completion".into(),
+        start_time_unix_nano: 1_714_557_600_000_000_000 + i as u64 * 1_000_000_000,
+        end_time_unix_nano: 1_714_557_601_250_000_000 + i as u64 * 1_000_000_000,
+        attributes,
+        ..Span::default()
+    }
+}
+
+fn request(range: std::ops::Range<usize>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: range.map(otlp_span).collect(),
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+/// The batches of `args`, built by `build`.
+fn batches<T>(args: &IngestArgs, build: impl Fn(std::ops::Range<usize>) -> T) -> Vec<T> {
+    (0..args.spans)
+        .step_by(args.batch)
+        .map(|start| build(start..(start + args.batch).min(args.spans)))
+        .collect()
+}
+
+/// Sends every batch with `send` from `args.concurrency` tasks; spans/s.
+async fn drive<T, F, Fut>(args: &IngestArgs, batches: Vec<T>, send: F) -> anyhow::Result<f64>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<Vec<T>>, usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let batches = Arc::new(batches);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (batches, next, send) = (batches.clone(), next.clone(), send.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= batches.len() {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                send(batches.clone(), i).await?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(args.spans as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn check_count(store: &Store, project: uuid::Uuid, expected: usize) -> anyhow::Result<()> {
+    let stored = store
+        .count_events(ObjectRef::project_logs(project), None, XactRange::default())
+        .await?;
+    if stored != expected as u64 {
+        bail!("expected {expected} rows, found {stored}");
+    }
+    Ok(())
+}
+
+/// OTLP/HTTP with protobuf bodies, against the API router on `addr`.
+pub(super) async fn http(
+    store: &Store,
+    addr: std::net::SocketAddr,
+    args: &IngestArgs,
+) -> anyhow::Result<f64> {
+    let (project, _) = store.create_project("bench-otlp-http", None).await?;
+    let bodies = batches(args, |range| {
+        bytes::Bytes::from(request(range).encode_to_vec())
+    });
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/otel/v1/traces");
+    let parent = format!("project_id:{}", project.id);
+    let rate = drive(args, bodies, move |bodies, i| {
+        let (client, url, parent) = (client.clone(), url.clone(), parent.clone());
+        async move {
+            let response = client
+                .post(&url)
+                .bearer_auth(KEY)
+                .header("content-type", "application/x-protobuf")
+                .header("x-bt-parent", parent)
+                .body(bodies[i].clone())
+                .send()
+                .await?;
+            let status = response.status();
+            let body = response.bytes().await?;
+            if !status.is_success() || !body.is_empty() {
+                bail!(
+                    "OTLP/HTTP export answered {status} with {} bytes",
+                    body.len()
+                );
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    check_count(store, project.id, args.spans).await?;
+    Ok(rate)
+}
+
+/// OTLP/gRPC against the gRPC service on `addr`.
+pub(super) async fn grpc(
+    store: &Store,
+    addr: std::net::SocketAddr,
+    args: &IngestArgs,
+) -> anyhow::Result<f64> {
+    let (project, _) = store.create_project("bench-otlp-grpc", None).await?;
+    let requests = batches(args, request);
+    let client = TraceServiceClient::connect(format!("http://{addr}"))
+        .await
+        .context("connecting to OTLP/gRPC")?
+        .max_encoding_message_size(64 << 20);
+    let parent = format!("project_id:{}", project.id);
+    let rate = drive(args, requests, move |requests, i| {
+        let (mut client, parent) = (client.clone(), parent.clone());
+        async move {
+            let mut request = tonic::Request::new(requests[i].clone());
+            let metadata = request.metadata_mut();
+            metadata.insert("authorization", format!("Bearer {KEY}").parse()?);
+            metadata.insert("x-bt-parent", parent.parse()?);
+            let answer = client.export(request).await?.into_inner();
+            if answer.partial_success.is_some() {
+                bail!("OTLP/gRPC export rejected spans: {answer:?}");
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    check_count(store, project.id, args.spans).await?;
+    Ok(rate)
+}
+
+/// The rows straight into SQLite: same schema (a migrated database), same
+/// batches, one transaction and one sequence allocation per batch.
+pub(super) fn sqlite_baseline(path: &std::path::Path, args: &IngestArgs) -> anyhow::Result<f64> {
+    let connection = rusqlite::Connection::open(path)?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    let project = uuid::Uuid::new_v4().to_string();
+    connection.execute(
+        "INSERT INTO projects (id, name, created) VALUES (?1, 'baseline', ?2)",
+        rusqlite::params![project, DbTime::now().to_text()],
+    )?;
+    let text = |v: &Value| (!v.is_null()).then(|| v.to_string());
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        bool,
+        [Option<String>; 9],
+    );
+    let rows: Vec<Vec<Row>> = batches(args, |range| {
+        range
+            .map(|i| {
+                let s = span(i);
+                let fields = [
+                    "input",
+                    "output",
+                    "expected",
+                    "error",
+                    "scores",
+                    "metrics",
+                    "metadata",
+                    "tags",
+                    "span_attributes",
+                ]
+                .map(|f| text(&s[f]));
+                (
+                    s["id"].as_str().unwrap_or_default().to_string(),
+                    s["span_id"].as_str().unwrap_or_default().to_string(),
+                    s["root_span_id"].as_str().unwrap_or_default().to_string(),
+                    text(&s["span_parents"]),
+                    s["span_parents"].is_null(),
+                    fields,
+                )
+            })
+            .collect()
+    });
+    let contexts: Vec<String> = (0..args.spans)
+        .map(|i| span(i)["context"].to_string())
+        .collect();
+    let created = DbTime::now().to_text();
+    let started = Instant::now();
+    let mut n = 0;
+    for batch in &rows {
+        let tx = connection.unchecked_transaction()?;
+        let last: i64 = tx.query_row(
+            "UPDATE xact_counter SET last = last + ?1 WHERE id = 1 RETURNING last",
+            [batch.len() as i64],
+            |row| row.get(0),
+        )?;
+        let first = last - batch.len() as i64 + 1;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (object_type, object_id, id, project_id, xact_id, created, span_id, \
+             root_span_id, span_parents, is_root, input, output, expected, error, scores, metrics, \
+             metadata, tags, span_attributes, context) VALUES ('project_logs', ?1, ?2, ?1, ?3, ?4, \
+             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )?;
+        for (k, (id, span_id, root, parents, is_root, f)) in batch.iter().enumerate() {
+            insert.execute(rusqlite::params![
+                project,
+                id,
+                first + k as i64,
+                created,
+                span_id,
+                root,
+                parents,
+                is_root,
+                f[0],
+                f[1],
+                f[2],
+                f[3],
+                f[4],
+                f[5],
+                f[6],
+                f[7],
+                f[8],
+                contexts[n]
+            ])?;
+            n += 1;
+        }
+        drop(insert);
+        tx.commit()?;
+    }
+    Ok(args.spans as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs the three and returns their figures with ratios to `rest`.
+pub(super) async fn measure(
+    store: &Store,
+    http_addr: std::net::SocketAddr,
+    rest: f64,
+    args: &IngestArgs,
+) -> anyhow::Result<Value> {
+    // The baseline's database: migrated by the store, then closed.
+    let dir = tempfile::tempdir()?;
+    let baseline_db = dir.path().join("baseline.db");
+    Store::connect(&format!("sqlite://{}", baseline_db.display()))
+        .await?
+        .close()
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let grpc_addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let authorize: crate::ingest::otlp::grpc::Authorize =
+        Arc::new(|value| crate::api::auth::bearer_token(value) == Some(KEY));
+    let server = tokio::spawn(crate::ingest::otlp::grpc::serve(
+        listener,
+        store.clone(),
+        authorize,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let http = http(store, http_addr, args).await?;
+    let grpc = grpc(store, grpc_addr, args).await?;
+    let _ = stop.send(());
+    let _ = server.await;
+    let path = baseline_db.clone();
+    let args_copy = args.clone();
+    let baseline =
+        tokio::task::spawn_blocking(move || sqlite_baseline(&path, &args_copy)).await??;
+    println!(
+        "    otlp: HTTP/protobuf {http:>9.0} spans/s ({:.2}x REST), gRPC {grpc:>9.0} spans/s ({:.2}x REST)",
+        http / rest,
+        grpc / rest
+    );
+    println!(
+        "baseline: {baseline:>9.0} spans/s straight into SQLite (rusqlite, same schema and batches); REST is {:.2}x of it",
+        rest / baseline
+    );
+    Ok(json!({
+        "otlp_http_spans_per_sec": http.round(),
+        "otlp_grpc_spans_per_sec": grpc.round(),
+        "sqlite_baseline_spans_per_sec": baseline.round(),
+        "otlp_http_vs_rest": (http / rest * 100.0).round() / 100.0,
+        "otlp_grpc_vs_rest": (grpc / rest * 100.0).round() / 100.0,
+        "rest_vs_baseline": (rest / baseline * 100.0).round() / 100.0,
+    }))
+}
