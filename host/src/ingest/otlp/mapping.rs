@@ -19,10 +19,11 @@
 //! | `metadata.model` | `gen_ai.request.model` · `llm.model_name` · `gen_ai.response.model` |
 //! | `metadata.provider` | `gen_ai.provider.name` · `gen_ai.system` · `llm.provider` · `llm.system` |
 //! | `metadata.<param>` | `gen_ai.request.<param>` (temperature, max_tokens, top_p…) · the keys of `llm.invocation_parameters` (JSON) |
+//! | `metadata.operation` | `gen_ai.operation.name` |
 //! | `metadata` (merged) | `braintrust.metadata` · OpenInference `metadata` (JSON object) |
 //! | `tags` | `braintrust.tags` · `tag.tags` |
 //! | `span_attributes.name` | the span name |
-//! | `span_attributes.type` | `braintrust.span_attributes.type` · `openinference.span.kind` (LLM, EMBEDDING → `llm`; TOOL → `tool`; EVALUATOR → `score`; RETRIEVER, RERANKER, GUARDRAIL → `function`; CHAIN, AGENT → `task`) · `gen_ai.operation.name` (chat, text_completion, generate_content, embeddings → `llm`; execute_tool → `tool`; invoke_agent, create_agent → `task`) · `task` |
+//! | `span_attributes.type` | `braintrust.span_attributes.type` · `openinference.span.kind` (LLM, EMBEDDING → `llm`; TOOL → `tool`; EVALUATOR → `score`; RETRIEVER, RERANKER, GUARDRAIL → `function`; CHAIN, AGENT → `task`) · `gen_ai.operation.name` (chat, text_completion, generate_content, embeddings → `llm`; execute_tool → `tool`; invoke_agent, create_agent → `task`) · `llm` for a span naming a model or carrying GenAI messages · `task` |
 //! | `span_attributes` (merged) | `braintrust.span_attributes` (JSON object) |
 //! | `metadata.otel` | what is not mapped, kept: `{kind, status, scope, resource, attributes}` with every unmapped span attribute and the resource's attributes |
 //!
@@ -425,5 +426,99 @@ fn span_kind_name(kind: i32) -> &'static str {
         4 => "producer",
         5 => "consumer",
         _ => "unspecified",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+    use opentelemetry_proto::tonic::trace::v1::Status;
+
+    fn string(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(value.into())),
+            }),
+            ..KeyValue::default()
+        }
+    }
+
+    fn span_with(attributes: Vec<KeyValue>) -> Span {
+        Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: "s".into(),
+            attributes,
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn indexed_messages_keep_their_numeric_order() {
+        let attributes = (0..12)
+            .rev()
+            .map(|i| string(&format!("gen_ai.prompt.{i}.content"), &format!("m{i}")))
+            .collect();
+        let (event, _) = span_event(&span_with(attributes), &Context::default());
+        let contents: Vec<&str> = event["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(contents[..3], ["m0", "m1", "m2"]);
+        assert_eq!(contents[11], "m11", "10 and 11 come after 9");
+        assert_eq!(event["span_attributes"]["type"], "llm");
+    }
+
+    #[test]
+    fn values_keep_their_types_and_bad_json_stays_text() {
+        let list = AnyValue {
+            value: Some(any_value::Value::KvlistValue(KeyValueList {
+                values: vec![string("a", "b")],
+            })),
+        };
+        let array = AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: vec![
+                    AnyValue {
+                        value: Some(any_value::Value::IntValue(3)),
+                    },
+                    AnyValue {
+                        value: Some(any_value::Value::BytesValue(vec![0xff])),
+                    },
+                ],
+            })),
+        };
+        assert_eq!(any_value(&list), json!({"a": "b"}));
+        assert_eq!(any_value(&array), json!([3, "/w=="]));
+        let (event, parent) = span_event(
+            &span_with(vec![
+                string("braintrust.input_json", "{not json"),
+                string("braintrust.parent", "project_name:p"),
+            ]),
+            &Context::default(),
+        );
+        assert_eq!(event["input"], "{not json");
+        assert_eq!(parent.as_deref(), Some("project_name:p"));
+        assert!(
+            event["metadata"]["otel"].get("attributes").is_none(),
+            "{event}"
+        );
+    }
+
+    #[test]
+    fn an_error_status_without_an_exception_is_the_error() {
+        let mut span = span_with(Vec::new());
+        span.status = Some(Status {
+            message: String::new(),
+            code: StatusCode::Error as i32,
+        });
+        let (event, _) = span_event(&span, &Context::default());
+        assert_eq!(event["error"], "error");
+        assert_eq!(event["span_parents"], json!([]));
+        assert_eq!(event["root_span_id"], "01".repeat(16));
     }
 }

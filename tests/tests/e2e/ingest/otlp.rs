@@ -316,6 +316,25 @@ async fn bad_otlp_input_gets_a_clear_answer_and_writes_nothing_by_halves() {
     assert_eq!(row["scores"], json!({"q": 1}));
     assert_eq!(row["metadata"]["otel"]["kind"], "server");
 
+    // A trace's spans in two requests, the child first: one trace.
+    let mut child = request_of(1);
+    child.resource_spans[0].scope_spans[0].spans[0].span_id = vec![0xc; 8];
+    child.resource_spans[0].scope_spans[0].spans[0].parent_span_id = vec![0xa; 8];
+    let mut root = request_of(1);
+    root.resource_spans[0].scope_spans[0].spans[0].span_id = vec![0xa; 8];
+    for part in [child, root] {
+        let (status, _) = post(&h, part.encode_to_vec(), &protobuf).await;
+        assert_eq!(status, 200);
+    }
+    let rows = logs_by_id(&h, "otel-errors").await;
+    let (child, root) = (&rows["0c0c0c0c0c0c0c0c"], &rows["0a0a0a0a0a0a0a0a"]);
+    assert_eq!(child["root_span_id"], root["root_span_id"]);
+    assert_eq!(child["span_parents"], json!(["0a0a0a0a0a0a0a0a"]));
+    assert_eq!(
+        (&root["is_root"], &child["is_root"]),
+        (&json!(true), &json!(false))
+    );
+
     // Spans can go to an experiment.
     let experiment = h
         .post(
