@@ -24,7 +24,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::AppState;
@@ -33,20 +32,6 @@ use super::extract::{JsonBody, parse_id, parse_json};
 use crate::ingest::braintrust::{Logs3Error, write_rows};
 use crate::store::objects::NewExperiment;
 use crate::store::{EventQuery, ObjectRef, Project, StoreError, XactRange};
-
-/// The organization every key belongs to (one per Herald).
-fn organization(state: &AppState) -> (String, String) {
-    let name = state.automations.organization_name().to_string();
-    let digest = Sha256::digest(name.as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    (
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string(),
-        name,
-    )
-}
 
 /// The base URL the client reached Herald at.
 fn base_url(headers: &HeaderMap) -> String {
@@ -60,7 +45,10 @@ fn base_url(headers: &HeaderMap) -> String {
 
 /// `POST /api/apikey/login`: the key's organization and where its API is.
 pub async fn login(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    let (id, name) = organization(&state);
+    let (id, name) = (
+        state.automations.organization_id(),
+        state.automations.organization_name(),
+    );
     Json(json!({"org_info": [{
         "id": id, "name": name, "api_url": base_url(&headers), "proxy_url": null,
         "realtime_url": null, "is_universal_api": false, "git_metadata": null,

@@ -177,6 +177,7 @@ impl Engine {
     ) -> Self {
         let payloads = PayloadContext {
             organization: settings.organization_name.clone(),
+            organization_id: payload::organization_id(&settings.organization_name),
             public_base_url,
         };
         let s3 = S3Connector::new(EndpointPolicy {
@@ -210,6 +211,11 @@ impl Engine {
     /// The organization's name, as payloads and Braintrust's SDKs see it.
     pub fn organization_name(&self) -> &str {
         &self.inner.payloads.organization
+    }
+
+    /// The organization's id, as payloads and Braintrust's SDKs see it.
+    pub fn organization_id(&self) -> &str {
+        &self.inner.payloads.organization_id
     }
 
     /// Starts the trigger, scheduler and delivery loops.

@@ -10,11 +10,25 @@ use serde_json::{Value, json};
 use super::config::AutomationConfig;
 use crate::store::{DbTime, EnvironmentEvent, Project, StoredAutomation};
 
+/// The organization's id: a UUID derived from its name, so every daemon
+/// of a deployment (and every restart) gives the same one.
+pub fn organization_id(name: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(name.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// What every payload needs besides the automation.
 #[derive(Debug, Clone)]
 pub struct PayloadContext {
-    /// `organization.name` (and id): self-hosted Herald has one.
+    /// `organization.name`: self-hosted Herald has one organization.
     pub organization: String,
+    /// `organization.id` ([`organization_id`] of the name).
+    pub organization_id: String,
     /// Base URL for links, without a trailing slash.
     pub public_base_url: Option<String>,
 }
@@ -60,7 +74,7 @@ impl PayloadContext {
             about["interval_seconds"] = logs.interval_seconds.into();
         }
         json!({
-            "organization": {"id": self.organization, "name": self.organization},
+            "organization": {"id": self.organization_id, "name": self.organization},
             "project": {"id": project.id, "name": project.name},
             "automation": about,
         })
@@ -151,7 +165,12 @@ impl PayloadContext {
 /// fits, rounded down (but never below one second).
 pub fn human_duration(duration: chrono::TimeDelta) -> String {
     let seconds = duration.num_seconds().max(1);
+    // A whole number of a larger unit reads best ("1 hour", not "60
+    // minutes"); otherwise the unit that keeps the number small.
     let (n, unit) = match seconds {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3600 == 0 => (s / 3600, "hour"),
+        s if s % 60 == 0 && s >= 60 => (s / 60, "minute"),
         s if s < 120 => (s, "second"),
         s if s < 7200 => (s / 60, "minute"),
         s if s < 172_800 => (s / 3600, "hour"),
@@ -180,13 +199,16 @@ mod tests {
             human_duration(chrono::TimeDelta::seconds(600)),
             "10 minutes"
         );
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(3600)), "1 hour");
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(86_400)), "1 day");
+        assert_eq!(human_duration(chrono::TimeDelta::seconds(90)), "90 seconds");
         assert_eq!(
-            human_duration(chrono::TimeDelta::seconds(3600)),
-            "60 minutes"
+            human_duration(chrono::TimeDelta::seconds(5400)),
+            "90 minutes"
         );
         assert_eq!(
-            human_duration(chrono::TimeDelta::seconds(86_400)),
-            "24 hours"
+            human_duration(chrono::TimeDelta::seconds(3725)),
+            "62 minutes"
         );
         assert_eq!(human_duration(chrono::TimeDelta::days(3)), "3 days");
     }

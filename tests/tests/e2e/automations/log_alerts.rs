@@ -83,7 +83,11 @@ async fn a_matching_span_sends_braintrusts_payload_signed() {
         &["organization", "project", "automation", "details"],
     );
     assert_eq!(payload["organization"]["name"], "Acme Labs", "{payload}");
-    assert!(payload["organization"]["id"].is_string(), "{payload}");
+    let organization_id = payload["organization"]["id"].as_str().unwrap();
+    assert!(
+        uuid::Uuid::parse_str(organization_id).is_ok(),
+        "the organization's id is an id, not its name: {payload}"
+    );
     assert_eq!(
         payload["project"],
         json!({"id": project, "name": "chatbot"})
