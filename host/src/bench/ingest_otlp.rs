@@ -23,7 +23,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use super::ingest::{IngestArgs, KEY, span};
-use crate::store::{DbTime, ObjectRef, Store, XactRange};
+use crate::store::{DbTime, JSON_FIELDS, ObjectRef, Store, XactRange};
 
 fn attribute(key: &str, value: &Value) -> KeyValue {
     KeyValue {
@@ -210,47 +210,35 @@ pub(super) fn sqlite_baseline(path: &std::path::Path, args: &IngestArgs) -> anyh
         rusqlite::params![project, DbTime::now().to_text()],
     )?;
     let text = |v: &Value| (!v.is_null()).then(|| v.to_string());
-    type Row = (
-        String,
-        String,
-        String,
-        Option<String>,
-        bool,
-        [Option<String>; 9],
-    );
+    type Row = (String, String, String, bool, Vec<Option<String>>);
     let rows: Vec<Vec<Row>> = batches(args, |range| {
         range
             .map(|i| {
                 let s = span(i);
-                let fields = [
-                    "input",
-                    "output",
-                    "expected",
-                    "error",
-                    "scores",
-                    "metrics",
-                    "metadata",
-                    "tags",
-                    "span_attributes",
-                ]
-                .map(|f| text(&s[f]));
+                let id = |f: &str| s[f].as_str().unwrap_or_default().to_string();
+                let json = JSON_FIELDS.iter().map(|f| text(&s[*f])).collect();
                 (
-                    s["id"].as_str().unwrap_or_default().to_string(),
-                    s["span_id"].as_str().unwrap_or_default().to_string(),
-                    s["root_span_id"].as_str().unwrap_or_default().to_string(),
-                    text(&s["span_parents"]),
+                    id("id"),
+                    id("span_id"),
+                    id("root_span_id"),
                     s["span_parents"].is_null(),
-                    fields,
+                    json,
                 )
             })
             .collect()
     });
-    let contexts: Vec<String> = (0..args.spans)
-        .map(|i| span(i)["context"].to_string())
+    let columns = JSON_FIELDS.join(", ");
+    let slots: Vec<String> = (8..8 + JSON_FIELDS.len())
+        .map(|n| format!("?{n}"))
         .collect();
+    let sql = format!(
+        "INSERT INTO events (object_type, object_id, project_id, id, xact_id, created, span_id, \
+         root_span_id, is_root, {columns}) VALUES ('project_logs', ?1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+         {})",
+        slots.join(", ")
+    );
     let created = DbTime::now().to_text();
     let started = Instant::now();
-    let mut n = 0;
     for batch in &rows {
         let tx = connection.unchecked_transaction()?;
         let last: i64 = tx.query_row(
@@ -259,34 +247,21 @@ pub(super) fn sqlite_baseline(path: &std::path::Path, args: &IngestArgs) -> anyh
             |row| row.get(0),
         )?;
         let first = last - batch.len() as i64 + 1;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO events (object_type, object_id, id, project_id, xact_id, created, span_id, \
-             root_span_id, span_parents, is_root, input, output, expected, error, scores, metrics, \
-             metadata, tags, span_attributes, context) VALUES ('project_logs', ?1, ?2, ?1, ?3, ?4, \
-             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        )?;
-        for (k, (id, span_id, root, parents, is_root, f)) in batch.iter().enumerate() {
-            insert.execute(rusqlite::params![
-                project,
+        let mut insert = tx.prepare_cached(&sql)?;
+        for (k, (id, span_id, root, is_root, json)) in batch.iter().enumerate() {
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(7 + json.len());
+            let xact = first + k as i64;
+            values.extend([
+                &project as &dyn rusqlite::ToSql,
                 id,
-                first + k as i64,
-                created,
+                &xact,
+                &created,
                 span_id,
                 root,
-                parents,
                 is_root,
-                f[0],
-                f[1],
-                f[2],
-                f[3],
-                f[4],
-                f[5],
-                f[6],
-                f[7],
-                f[8],
-                contexts[n]
-            ])?;
-            n += 1;
+            ]);
+            values.extend(json.iter().map(|v| v as &dyn rusqlite::ToSql));
+            insert.execute(values.as_slice())?;
         }
         drop(insert);
         tx.commit()?;
