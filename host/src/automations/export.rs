@@ -89,6 +89,7 @@ async fn read_rows(
                 store
                     .confined_query(ConfinedRun {
                         sql: &query.sql,
+                        views: &query.views,
                         project_id,
                         after,
                         upto,

@@ -27,8 +27,18 @@ impl Heartbeat {
             loop {
                 tokio::time::sleep(every).await;
                 let until = DbTime(DbTime::now().0 + lease);
-                if let Err(error) = store.claim_automation(id, &owner, until).await {
-                    tracing::warn!(automation_id = %id, %error, "could not renew the lease");
+                // Only a lease still held: once another daemon has taken it
+                // over (or recorded this run as interrupted), this run's
+                // commit fails and the work is redone under the new holder.
+                match store.renew_lease(id, &owner, until).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(automation_id = %id, "the lease was lost; this run will not commit");
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(automation_id = %id, %error, "could not renew the lease")
+                    }
                 }
             }
         }))

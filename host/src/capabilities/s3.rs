@@ -103,12 +103,34 @@ pub struct EndpointPolicy {
 #[error("{0}")]
 pub struct EndpointRefused(pub String);
 
-/// AWS's own S3 and STS hosts, which may always receive ambient credentials.
+/// AWS's own S3 and STS endpoints, which may always receive ambient
+/// credentials: `s3.amazonaws.com`, `s3.<region>…`, `s3-<region>…`,
+/// `s3.dualstack.<region>…`, `s3-fips.<region>…`, `sts…`, optionally after
+/// one bucket label, under `amazonaws.com` or `amazonaws.com.cn`. Not every
+/// `*.amazonaws.com` name is AWS's to answer: EC2, load balancer and API
+/// Gateway names under it point at servers anyone can run.
 fn is_aws_host(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
-    ["amazonaws.com", "amazonaws.com.cn"]
+    let Some(rest) = ["amazonaws.com.cn", "amazonaws.com"]
         .iter()
-        .any(|apex| host == *apex || host.ends_with(&format!(".{apex}")))
+        .find_map(|apex| host.strip_suffix(&format!(".{apex}")))
+    else {
+        return false;
+    };
+    let labels: Vec<&str> = rest.split('.').collect();
+    let region = |l: &str| {
+        !l.is_empty()
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let service = |labels: &[&str]| match labels {
+        ["s3" | "sts" | "s3-fips"] => true,
+        ["s3" | "sts" | "s3-fips", r] => region(r),
+        ["s3" | "s3-fips", "dualstack", r] => region(r),
+        [l] => l.strip_prefix("s3-").is_some_and(region),
+        _ => false,
+    };
+    service(&labels) || (labels.len() > 1 && service(&labels[1..]))
 }
 
 impl EndpointPolicy {
@@ -486,5 +508,34 @@ where
             "could not {action} {key}: {}",
             DisplayErrorContext(&error)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_aws_host;
+
+    #[test]
+    fn only_s3_and_sts_endpoints_are_aws_hosts() {
+        for host in [
+            "s3.amazonaws.com",
+            "s3.eu-west-1.amazonaws.com",
+            "s3-eu-west-1.amazonaws.com",
+            "my-bucket.s3.us-east-2.amazonaws.com",
+            "s3.dualstack.us-east-1.amazonaws.com",
+            "sts.amazonaws.com",
+            "s3.cn-north-1.amazonaws.com.cn",
+        ] {
+            assert!(is_aws_host(host), "{host}");
+        }
+        for host in [
+            "ec2-1-2-3-4.compute-1.amazonaws.com",
+            "s3-evil-123.us-east-1.elb.amazonaws.com",
+            "abc.execute-api.us-east-1.amazonaws.com",
+            "amazonaws.com.evil.example",
+            "s3.attacker.example",
+        ] {
+            assert!(!is_aws_host(host), "{host}");
+        }
     }
 }

@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use crate::sql_budget::{QUERY_BUDGET, on_deep_stack};
 use crate::store::Dialect;
-use crate::store::confined_query::{SPANS_VIEW, TRACES_VIEW};
+use crate::store::confined_query::ViewNames;
 
 /// Functions a query may call: aggregates, string, math, date and JSON
 /// functions of SQLite and PostgreSQL, none with side effects. The text
@@ -67,7 +67,6 @@ pub const ALLOWED_FUNCTIONS: &[&str] = &[
     "every",
     "exp",
     "floor",
-    "format",
     "greatest",
     "group_concat",
     "hex",
@@ -151,8 +150,10 @@ pub struct QueryError(pub String);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfinedQuery {
     /// The SQL to run: the user's query with `spans`, `traces` and
-    /// `project_logs(…)` replaced by [`SPANS_VIEW`] and [`TRACES_VIEW`].
+    /// `project_logs(…)` replaced by the views of `views`.
     pub sql: String,
+    /// The views it reads (fresh names on SQLite, see [`ViewNames`]).
+    pub views: ViewNames,
 }
 
 impl ConfinedQuery {
@@ -170,6 +171,8 @@ impl ConfinedQuery {
         QUERY_BUDGET.check_depth(&*query).map_err(budget)?;
         let mut confine = Confine {
             project_id,
+            dialect,
+            views: ViewNames::for_dialect(dialect),
             scopes: Vec::new(),
             error: None,
         };
@@ -180,6 +183,7 @@ impl ConfinedQuery {
         }
         Ok(ConfinedQuery {
             sql: query.to_string(),
+            views: confine.views,
         })
     }
 }
@@ -243,6 +247,17 @@ struct CteScope {
     definitions: Vec<(usize, Vec<String>)>,
 }
 
+/// An identifier as the database compares it: PostgreSQL folds unquoted
+/// names to lower case and keeps quoted ones exact (`"Events"` is not
+/// `events`); SQLite ignores ASCII case either way. Only ASCII is folded,
+/// as both engines do.
+fn ident_key(ident: &Ident, dialect: Dialect) -> String {
+    match (dialect, ident.quote_style) {
+        (Dialect::Postgres, Some(_)) => ident.value.clone(),
+        _ => ident.value.to_ascii_lowercase(),
+    }
+}
+
 fn address(query: &Query) -> usize {
     std::ptr::from_ref(query) as usize
 }
@@ -250,6 +265,8 @@ fn address(query: &Query) -> usize {
 /// Checks every node and renames the allowed relations.
 struct Confine {
     project_id: Uuid,
+    dialect: Dialect,
+    views: ViewNames,
     /// One scope per query being visited, innermost last.
     scopes: Vec<CteScope>,
     error: Option<QueryError>,
@@ -352,7 +369,7 @@ impl VisitorMut for Confine {
                 );
             }
             for cte in &with.cte_tables {
-                let name = cte.alias.name.value.to_lowercase();
+                let name = ident_key(&cte.alias.name, self.dialect);
                 if matches!(name.as_str(), "spans" | "traces") || name.starts_with("herald_") {
                     refusal.get_or_insert(format!(
                         "a WITH clause may not define `{name}`; choose another name"
@@ -404,8 +421,8 @@ impl VisitorMut for Confine {
                     .0
                     .iter()
                     .map(|part| match part {
-                        ObjectNamePart::Identifier(ident) => ident.value.to_lowercase(),
-                        ObjectNamePart::Function(f) => f.name.value.to_lowercase(),
+                        ObjectNamePart::Identifier(ident) => ident_key(ident, self.dialect),
+                        ObjectNamePart::Function(f) => ident_key(&f.name, self.dialect),
                     })
                     .collect();
                 let [table] = parts.as_slice() else {
@@ -447,11 +464,11 @@ impl VisitorMut for Confine {
                     });
                 }
                 let view = if relation == "spans" {
-                    SPANS_VIEW
+                    &self.views.spans
                 } else {
-                    TRACES_VIEW
+                    &self.views.traces
                 };
-                *name = vec![Ident::new(view)].into();
+                *name = vec![Ident::new(view.as_str())].into();
                 *args = None;
                 ControlFlow::Continue(())
             }

@@ -169,6 +169,28 @@ impl Store {
         Ok(claimed == 1)
     }
 
+    /// Extends the lease `owner` still holds on `id` until `until`; `false`
+    /// when it no longer holds it (never takes a free or expired lease).
+    pub async fn renew_lease(
+        &self,
+        id: Uuid,
+        owner: &str,
+        until: DbTime,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE automation_state SET lease_expires = $3 \
+                   WHERE automation_id = $1 AND lease_owner = $2";
+        let renewed = dispatch!(self, |pool, DB| {
+            sqlx::query::<DB>(sql)
+                .bind(DbId(id))
+                .bind(owner)
+                .bind(until)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(renewed == 1)
+    }
+
     /// Releases `owner`'s lease on `id`, recording that it was checked and
     /// when it is next due.
     pub async fn release_automation(

@@ -54,6 +54,40 @@ pub const TRACES_VIEW: &str = "herald_query_traces";
 /// The PostgreSQL role confined queries run as.
 pub const QUERY_ROLE: &str = "herald_query";
 
+/// The names of the two views one confined query reads.
+///
+/// On PostgreSQL they are the fixed views in Herald's schema: the role may
+/// read nothing else, whatever a query names. On SQLite they are fresh,
+/// unguessable names for each query: SQLite's authorizer only learns the
+/// *name* of the FROM item a read comes through, and a CTE can be named
+/// like a view, so the names must be ones no query text can know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewNames {
+    /// Where `spans` reads from.
+    pub spans: String,
+    /// Where `traces` reads from.
+    pub traces: String,
+}
+
+impl ViewNames {
+    /// The names for a query on `dialect`.
+    pub fn for_dialect(dialect: super::Dialect) -> Self {
+        match dialect {
+            super::Dialect::Postgres => Self {
+                spans: SPANS_VIEW.into(),
+                traces: TRACES_VIEW.into(),
+            },
+            super::Dialect::Sqlite => {
+                let secret = Uuid::new_v4().simple();
+                Self {
+                    spans: format!("herald_spans_{secret}"),
+                    traces: format!("herald_traces_{secret}"),
+                }
+            }
+        }
+    }
+}
+
 /// How much one query may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryLimits {
@@ -82,8 +116,10 @@ impl QueryLimits {
 /// One confined query to run.
 #[derive(Debug, Clone, Copy)]
 pub struct ConfinedRun<'a> {
-    /// The SQL, reading only [`SPANS_VIEW`] and [`TRACES_VIEW`].
+    /// The SQL, reading only the views named by `views`.
     pub sql: &'a str,
+    /// The views' names (see [`ViewNames`]).
+    pub views: &'a ViewNames,
     /// Whose rows the views show.
     pub project_id: Uuid,
     /// The views show the range `(after, upto]` of ingest sequence numbers.
@@ -99,11 +135,16 @@ pub struct ConfinedRun<'a> {
 
 /// The two views' definitions, given SQL expressions for the project id
 /// and the range bounds: literals on SQLite, settings on PostgreSQL.
-fn view_definitions(project: &str, after: &str, upto: &str) -> [(&'static str, String); 2] {
+fn view_definitions(
+    views: &ViewNames,
+    project: &str,
+    after: &str,
+    upto: &str,
+) -> [(String, String); 2] {
     let in_project = format!("object_type = 'project_logs' AND object_id = {project}");
     [
         (
-            SPANS_VIEW,
+            views.spans.clone(),
             format!(
                 "SELECT id, xact_id AS _xact_id, created, project_id, span_id, root_span_id, \
                  span_parents, is_root, input, output, expected, error, scores, metrics, \
@@ -112,7 +153,7 @@ fn view_definitions(project: &str, after: &str, upto: &str) -> [(&'static str, S
             ),
         ),
         (
-            TRACES_VIEW,
+            views.traces.clone(),
             format!(
                 "SELECT r.id, r.xact_id AS _xact_id, r.created, r.project_id, r.span_id, \
                  r.root_span_id, r.input, r.output, r.expected, r.error, r.scores, r.metrics, \
@@ -143,6 +184,7 @@ impl Store {
                     .collect();
                 let run = OwnedRun {
                     sql,
+                    views: run.views.clone(),
                     project_id: run.project_id,
                     after: run.after,
                     upto: run.upto,
@@ -168,7 +210,8 @@ impl Store {
         sqlx::query("SELECT pg_advisory_xact_lock(7250001)")
             .execute(&mut *tx)
             .await?;
-        for (name, body) in view_definitions(project, after, upto) {
+        let fixed = ViewNames::for_dialect(super::Dialect::Postgres);
+        for (name, body) in view_definitions(&fixed, project, after, upto) {
             sqlx::query(&format!(
                 "CREATE OR REPLACE VIEW {name} WITH (security_barrier) AS {body}"
             ))
@@ -228,6 +271,14 @@ async fn grant_query_role(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// Most columns a confined query may return on SQLite (its default is
+/// 2,000); with each value under `max_value_bytes`, this bounds one row.
+const MAX_COLUMNS: i32 = 100;
+
+/// SQLite's hard heap limit, bytes: allocations past it fail the query
+/// (`SQLITE_NOMEM`) instead of growing the process.
+const SQLITE_HEAP_LIMIT: i64 = 1 << 30;
+
 fn over_limit(what: String) -> StoreError {
     StoreError::QueryOverLimit(what)
 }
@@ -240,6 +291,24 @@ struct Meter {
 }
 
 impl Meter {
+    /// Refuses before a value of `more` bytes is copied, when the row so far
+    /// (`row` bytes) and it would pass the byte limit: a row of many large
+    /// values must not be built whole before it is counted.
+    fn room_for(&self, row: usize, more: usize) -> Result<(), StoreError> {
+        if self.bytes + row + more > self.limits.max_bytes {
+            return Err(self.over_bytes());
+        }
+        Ok(())
+    }
+
+    fn over_bytes(&self) -> StoreError {
+        over_limit(format!(
+            "the query returned more than {} MiB for one batch; lower batch_size or narrow the \
+             query",
+            self.limits.max_bytes / (1024 * 1024)
+        ))
+    }
+
     fn row(&mut self, bytes: usize) -> Result<(), StoreError> {
         self.rows += 1;
         self.bytes += bytes;
@@ -251,11 +320,7 @@ impl Meter {
             )));
         }
         if self.bytes > self.limits.max_bytes {
-            return Err(over_limit(format!(
-                "the query returned more than {} MiB for one batch; lower batch_size or \
-                 narrow the query",
-                self.limits.max_bytes / (1024 * 1024)
-            )));
+            return Err(self.over_bytes());
         }
         Ok(())
     }
@@ -273,6 +338,7 @@ pub(crate) enum SqliteLocation {
 /// A [`ConfinedRun`] that can move to a blocking thread.
 struct OwnedRun {
     sql: String,
+    views: ViewNames,
     project_id: Uuid,
     after: i64,
     upto: i64,
@@ -310,7 +376,16 @@ fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, 
     let value_limit = i32::try_from(run.limits.max_value_bytes).unwrap_or(i32::MAX);
     connection.set_limit(Limit::SQLITE_LIMIT_LENGTH, value_limit);
     connection.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
+    // With one value capped, this caps a row: at most MAX_COLUMNS values.
+    connection.set_limit(Limit::SQLITE_LIMIT_COLUMN, MAX_COLUMNS);
+    // And SQLite's own heap, for what it builds before a row is returned
+    // (process-wide: it bounds every SQLite connection of the daemon, far
+    // above what the pool and the export reads use).
+    connection
+        .execute_batch(&format!("PRAGMA hard_heap_limit = {SQLITE_HEAP_LIMIT}"))
+        .map_err(sqlite_error)?;
     for (name, body) in view_definitions(
+        &run.views,
         &format!("'{}'", run.project_id),
         &run.after.to_string(),
         &run.upto.to_string(),
@@ -324,9 +399,10 @@ fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, 
         .map_err(sqlite_error)?;
     let denied: Arc<Mutex<Option<String>>> = Arc::default();
     let allowed = run.allowed.clone();
+    let views = run.views.clone();
     let first_denial = denied.clone();
     connection.authorizer(Some(move |context: AuthContext<'_>| {
-        match authorize(&context, &allowed) {
+        match authorize(&context, &views, &allowed) {
             Ok(()) => Authorization::Allow,
             Err(what) => {
                 first_denial.lock().get_or_insert(what);
@@ -346,6 +422,14 @@ fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, 
                 if failure.code == rusqlite::ErrorCode::OperationInterrupted =>
             {
                 StoreError::QueryTimedOut(run.limits.time)
+            }
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.code == rusqlite::ErrorCode::OutOfMemory =>
+            {
+                over_limit(format!(
+                    "the query needed more than the {} MiB SQLite may use",
+                    SQLITE_HEAP_LIMIT >> 20
+                ))
             }
             rusqlite::Error::SqliteFailure(failure, _)
                 if failure.code == rusqlite::ErrorCode::TooBig =>
@@ -385,6 +469,7 @@ fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, 
                 ValueRef::Integer(n) => Value::from(n),
                 ValueRef::Real(x) => Value::from(x),
                 ValueRef::Text(text) => {
+                    meter.room_for(bytes, text.len())?;
                     bytes += text.len();
                     let text = String::from_utf8_lossy(text);
                     if *is_json {
@@ -394,6 +479,7 @@ fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, 
                     }
                 }
                 ValueRef::Blob(blob) => {
+                    meter.room_for(bytes, 2 * blob.len())?;
                     bytes += 2 * blob.len();
                     Value::String(hex::encode(blob))
                 }
@@ -409,8 +495,12 @@ fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, 
 }
 
 /// SQLite's authorizer decision: `Err` names what was refused.
-fn authorize(context: &AuthContext<'_>, allowed: &[String]) -> Result<(), String> {
-    let views = [SPANS_VIEW, TRACES_VIEW];
+fn authorize(
+    context: &AuthContext<'_>,
+    views: &ViewNames,
+    allowed: &[String],
+) -> Result<(), String> {
+    let views = [views.spans.as_str(), views.traces.as_str()];
     match context.action {
         AuthAction::Select => Ok(()),
         AuthAction::Read { table_name, .. }
@@ -498,7 +588,7 @@ async fn postgres_query(
         rows: 0,
         bytes: 0,
     };
-    let mut objects = Vec::new();
+    let (mut columns, mut rows): (Vec<String>, Vec<Vec<Value>>) = (Vec::new(), Vec::new());
     {
         let mut stream = sqlx::query_as::<_, (Option<String>, i32)>(&wrapped).fetch(&mut *tx);
         while let Some((text, length)) = stream.try_next().await.map_err(mapped)? {
@@ -509,24 +599,44 @@ async fn postgres_query(
                 )));
             };
             meter.row(text.len())?;
-            if let Ok(Value::Object(object)) = serde_json::from_str::<Value>(&text) {
-                objects.push(object);
+            let OrderedRow(row) = serde_json::from_str(&text).map_err(|e| {
+                StoreError::Database(sqlx::Error::Decode(
+                    format!("a row of the query's result: {e}").into(),
+                ))
+            })?;
+            if columns.is_empty() {
+                columns = row.iter().map(|(name, _)| name.clone()).collect();
             }
+            rows.push(row.into_iter().map(|(_, value)| value).collect());
         }
     }
     tx.rollback().await?;
-    let Some(first) = objects.first() else {
-        return Ok(QueryRows::default());
-    };
-    let columns: Vec<String> = first.keys().cloned().collect();
-    let rows = objects
-        .into_iter()
-        .map(|mut object| {
-            columns
-                .iter()
-                .map(|c| object.remove(c).unwrap_or(Value::Null))
-                .collect()
-        })
-        .collect();
     Ok(QueryRows { columns, rows })
+}
+
+/// A `row_to_json` object's columns in the query's order, duplicates kept
+/// (serde_json's map would sort them and merge `a.id, b.id` into one).
+struct OrderedRow(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedRow {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Columns;
+        impl<'de> serde::de::Visitor<'de> for Columns {
+            type Value = OrderedRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedRow, A::Error> {
+                let mut row = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    row.push(entry);
+                }
+                Ok(OrderedRow(row))
+            }
+        }
+        deserializer.deserialize_map(Columns)
+    }
 }

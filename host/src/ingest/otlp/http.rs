@@ -104,6 +104,26 @@ pub fn decode(
         }
         Some(other) => return Err(DecodeError::UnsupportedEncoding(other)),
     };
+    if encoding == Encoding::Json && bytes.len() > MAX_JSON_BYTES {
+        return Err(DecodeError::TooLarge(MAX_JSON_BYTES));
+    }
+    if encoding == Encoding::Protobuf {
+        // Counted on the wire, before decoding: an empty span is two bytes
+        // there and a few hundred decoded.
+        let spans = count_spans(bytes).map_err(|message| DecodeError::Malformed {
+            encoding: "protobuf",
+            message,
+        })?;
+        if spans > super::MAX_SPANS_PER_REQUEST {
+            return Err(DecodeError::Malformed {
+                encoding: "protobuf",
+                message: format!(
+                    "{spans} spans in one request; the limit is {}",
+                    super::MAX_SPANS_PER_REQUEST
+                ),
+            });
+        }
+    }
     let request = match encoding {
         Encoding::Protobuf => {
             ExportTraceServiceRequest::decode(bytes).map_err(|e| DecodeError::Malformed {
@@ -160,6 +180,59 @@ fn decode_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
         return Err(malformed(strict));
     }
     serde_json::from_value(value).map_err(malformed)
+}
+
+/// The largest OTLP/JSON body, inflated: JSON spans can be a few bytes
+/// each, and each decodes to a few hundred, so JSON gets a tighter limit
+/// than protobuf (whose spans are counted before decoding).
+pub const MAX_JSON_BYTES: usize = 4 * 1024 * 1024;
+
+/// Counts the spans of an `ExportTraceServiceRequest` on the wire
+/// (`resource_spans` = 1 → `scope_spans` = 2 → `spans` = 2), without
+/// decoding them.
+fn count_spans(bytes: &[u8]) -> Result<usize, String> {
+    fn fields(
+        mut buf: &[u8],
+        mut each: impl FnMut(u32, &[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        use prost::encoding::{WireType, decode_key, decode_varint};
+        while !buf.is_empty() {
+            let (tag, wire) = decode_key(&mut buf).map_err(|e| e.to_string())?;
+            match wire {
+                WireType::Varint => {
+                    decode_varint(&mut buf).map_err(|e| e.to_string())?;
+                }
+                WireType::SixtyFourBit | WireType::ThirtyTwoBit => {
+                    let n = if wire == WireType::SixtyFourBit { 8 } else { 4 };
+                    buf = buf.get(n..).ok_or("truncated field")?;
+                }
+                WireType::LengthDelimited => {
+                    let len = decode_varint(&mut buf).map_err(|e| e.to_string())? as usize;
+                    let body = buf.get(..len).ok_or("truncated field")?;
+                    each(tag, body)?;
+                    buf = &buf[len..];
+                }
+                _ => return Err("groups are not valid in OTLP".into()),
+            }
+        }
+        Ok(())
+    }
+    let mut spans = 0;
+    fields(bytes, |tag, resource| {
+        if tag != 1 {
+            return Ok(());
+        }
+        fields(resource, |tag, scope| {
+            if tag != 2 {
+                return Ok(());
+            }
+            fields(scope, |tag, _| {
+                spans += usize::from(tag == 2);
+                Ok(())
+            })
+        })
+    })?;
+    Ok(spans)
 }
 
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {

@@ -60,6 +60,38 @@ pub fn any_value(value: &AnyValue) -> Value {
     }
 }
 
+/// Longest resource value or scope name copied into each span.
+const MAX_SHARED_VALUE: usize = 1024;
+/// Most resource attributes copied into each span.
+const MAX_SHARED_KEYS: usize = 64;
+
+/// `text`, cut to [`MAX_SHARED_VALUE`] bytes.
+pub fn short(text: &str) -> String {
+    let mut cut = text.len().min(MAX_SHARED_VALUE);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_string()
+}
+
+/// The resource's attributes as every span of it keeps them: at most
+/// [`MAX_SHARED_KEYS`], each at most [`MAX_SHARED_VALUE`] bytes of JSON;
+/// how many were left out is kept as `_omitted`.
+pub fn bounded(resource: Map<String, Value>) -> Map<String, Value> {
+    let total = resource.len();
+    let mut kept: Map<String, Value> = resource
+        .into_iter()
+        .filter(|(key, value)| {
+            key.len() <= MAX_SHARED_VALUE && value.to_string().len() <= MAX_SHARED_VALUE
+        })
+        .take(MAX_SHARED_KEYS)
+        .collect();
+    if kept.len() < total {
+        kept.insert("_omitted".into(), Value::from(total - kept.len()));
+    }
+    kept
+}
+
 /// Key-value pairs as a JSON object (a later duplicate key wins).
 pub fn attributes(pairs: &[KeyValue]) -> Map<String, Value> {
     pairs

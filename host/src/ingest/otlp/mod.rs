@@ -166,6 +166,9 @@ pub async fn ingest(
             .as_ref()
             .map(|r| mapping::attributes(&r.attributes))
             .unwrap_or_default();
+        // Kept with every span, so kept small: one huge resource attribute
+        // must not be copied into thousands of rows.
+        let resource = mapping::bounded(resource);
         let resource_parent = resource
             .get("braintrust.parent")
             .and_then(Value::as_str)
@@ -176,7 +179,12 @@ pub async fn ingest(
                 scope: scope_spans
                     .scope
                     .as_ref()
-                    .map(|scope| serde_json::json!({"name": scope.name, "version": scope.version}))
+                    .map(|scope| {
+                        serde_json::json!({
+                            "name": mapping::short(&scope.name),
+                            "version": mapping::short(&scope.version),
+                        })
+                    })
                     .unwrap_or(Value::Null),
             };
             for (i, span) in scope_spans.spans.iter().enumerate() {

@@ -69,7 +69,7 @@ pub async fn confined(
 ) -> Result<herald::export::rows::QueryRows, herald::store::StoreError> {
     let query = herald::export::query::ConfinedQuery::new(sql, store.dialect(), project_id)
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    confined_unchecked(store, &query.sql, project_id, time).await
+    run_confined(store, &query.sql, &query.views, project_id, time).await
 }
 
 /// Runs `sql` as a confined query without the text check: what the
@@ -80,10 +80,22 @@ pub async fn confined_unchecked(
     project_id: uuid::Uuid,
     time: std::time::Duration,
 ) -> Result<herald::export::rows::QueryRows, herald::store::StoreError> {
+    let views = herald::store::confined_query::ViewNames::for_dialect(store.dialect());
+    run_confined(store, sql, &views, project_id, time).await
+}
+
+async fn run_confined(
+    store: &herald::store::Store,
+    sql: &str,
+    views: &herald::store::confined_query::ViewNames,
+    project_id: uuid::Uuid,
+    time: std::time::Duration,
+) -> Result<herald::export::rows::QueryRows, herald::store::StoreError> {
     use herald::store::{ConfinedRun, QueryLimits};
     store
         .confined_query(ConfinedRun {
             sql,
+            views,
             project_id,
             after: 0,
             upto: i64::MAX,
