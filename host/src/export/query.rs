@@ -519,19 +519,23 @@ mod tests {
     #[test]
     fn reads_of_spans_and_traces_are_confined() {
         let q = confine("SELECT id, metadata FROM spans WHERE is_root").unwrap();
-        assert!(
-            q.sql.contains("FROM herald_query_spans AS spans"),
-            "{}",
-            q.sql
+        let spans = format!("FROM {} AS spans", q.views.spans);
+        assert!(q.sql.contains(&spans), "{}", q.sql);
+        assert!(q.views.spans.len() > 40, "an unguessable name: {}", q.views.spans);
+        assert_ne!(
+            confine("SELECT id FROM spans").unwrap().views,
+            q.views,
+            "fresh for each query"
         );
         let q = confine(&format!(
             "SELECT count(*) AS n FROM project_logs('{PROJECT}', shape => 'traces') t"
         ))
         .unwrap();
-        assert!(q.sql.contains("FROM herald_query_traces t"), "{}", q.sql);
+        let traces = format!("FROM {} t", q.views.traces);
+        assert!(q.sql.contains(&traces), "{}", q.sql);
         let q = confine("WITH x AS (SELECT id FROM spans) SELECT * FROM x").unwrap();
         assert!(
-            q.sql.contains("FROM herald_query_spans AS spans"),
+            q.sql.contains(&format!("FROM {} AS spans", q.views.spans)),
             "{}",
             q.sql
         );
