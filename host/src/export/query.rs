@@ -521,7 +521,11 @@ mod tests {
         let q = confine("SELECT id, metadata FROM spans WHERE is_root").unwrap();
         let spans = format!("FROM {} AS spans", q.views.spans);
         assert!(q.sql.contains(&spans), "{}", q.sql);
-        assert!(q.views.spans.len() > 40, "an unguessable name: {}", q.views.spans);
+        assert!(
+            q.views.spans.len() > 40,
+            "an unguessable name: {}",
+            q.views.spans
+        );
         assert_ne!(
             confine("SELECT id FROM spans").unwrap().views,
             q.views,
