@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::{Value, json};
 
-use super::ingest::{IngestArgs, KEY, span};
+use super::ingest_load::{IngestArgs, KEY, span};
 use crate::store::{DbTime, JSON_FIELDS, ObjectRef, Store, XactRange};
 
 fn attribute(key: &str, value: &Value) -> KeyValue {

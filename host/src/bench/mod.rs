@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod daemon;
 pub mod export;
 pub mod ingest;
+mod ingest_load;
 mod ingest_otlp;
 mod memory;
 pub mod plugins;
