@@ -162,6 +162,9 @@ pub fn structure_tokens(tokens: &[TokenWithSpan]) -> usize {
                     | Keyword::EXCEPT
                     | Keyword::JOIN
                     | Keyword::ON
+                    | Keyword::NOTNULL
+                    | Keyword::OVERLAPS
+                    | Keyword::MEMBER
             ),
             Token::Whitespace(_)
             | Token::EOF

@@ -211,10 +211,18 @@ fn parse(source: &str, dialect: Dialect) -> Result<Box<Query>, QueryError> {
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .or_else(|native_error| {
+            // The generic dialect tokenizes some text differently (SQLite
+            // reads `[…]` as one identifier), so its tokens are counted too.
+            let generic = Tokenizer::new(&GenericDialect {}, source)
+                .tokenize_with_location()
+                .map_err(|_| native_error.clone())?;
+            if QUERY_BUDGET.check_tokens(&generic).is_err() {
+                return Err(native_error);
+            }
             Parser::new(&GenericDialect {})
                 .with_recursion_limit(RECURSION_LIMIT)
-                .try_with_sql(source)
-                .and_then(|mut parser| parser.parse_statements())
+                .with_tokens_with_locations(generic)
+                .parse_statements()
                 .map_err(|_| native_error)
         })
         .map_err(|e| match e {
