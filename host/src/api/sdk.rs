@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -28,10 +28,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{JsonBody, parse_id, parse_json};
+use super::extract::{JsonBody, QueryParams, parse_id, parse_json};
 use crate::ingest::braintrust::{Logs3Error, write_rows};
 use crate::store::objects::NewExperiment;
-use crate::store::{EventQuery, ObjectRef, Project, StoreError, XactRange};
+use crate::store::{EventQuery, ObjectKind, ObjectRef, Project, StoreError, XactRange};
 
 /// The base URL the client reached Herald at.
 fn base_url(headers: &HeaderMap) -> String {
@@ -64,13 +64,10 @@ pub async fn version(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-/// The body of `POST /logs3`.
+/// The body of `POST /logs3` (its `api_version` is ignored).
 #[derive(Debug, Deserialize)]
 struct Logs3 {
     rows: Value,
-    #[serde(default)]
-    #[allow(dead_code)]
-    api_version: Option<i64>,
 }
 
 /// `POST /logs3`: the SDK's row upload. Python sends it without a
@@ -162,7 +159,7 @@ pub struct ProjectQuery {
 /// `GET /api/project?id=…`.
 pub async fn get_project(
     State(state): State<AppState>,
-    Query(query): Query<ProjectQuery>,
+    QueryParams(query): QueryParams<ProjectQuery>,
 ) -> Result<Json<Project>, ApiError> {
     Ok(Json(state.store.project(parse_id(&query.id, "id")?).await?))
 }
@@ -336,7 +333,7 @@ pub struct ComparisonQuery {
 /// regressions).
 pub async fn experiment_comparison(
     State(state): State<AppState>,
-    Query(query): Query<ComparisonQuery>,
+    QueryParams(query): QueryParams<ComparisonQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&query.experiment_id, "experiment_id")?;
     let object = state.store.experiment_ref(id).await?;
@@ -353,7 +350,11 @@ pub async fn summarize_experiment(
     let id: Uuid = parse_id(&id, "experiment_id")?;
     let experiment = state.store.experiment(id).await?;
     let project = state.store.project(experiment.project_id).await?;
-    let object = state.store.experiment_ref(id).await?;
+    let object = ObjectRef {
+        kind: ObjectKind::Experiment,
+        id,
+        project_id: project.id,
+    };
     let (scores, metrics) = means(&state, object).await?;
     let base = base_url(&headers);
     Ok(Json(json!({

@@ -126,17 +126,10 @@ pub async fn write_rows(store: &Store, rows: Vec<Value>) -> Result<Vec<String>, 
         let object = match objects.get(&(kind, id)) {
             Some(object) => *object,
             None => {
-                let found = match kind {
-                    ObjectKind::ProjectLogs => {
-                        store.project(id).await.map(|_| ObjectRef::project_logs(id))
-                    }
-                    ObjectKind::Experiment => store.experiment_ref(id).await,
-                    ObjectKind::Dataset => store.dataset_ref(id).await,
-                };
-                let object = found.map_err(|e| match e {
-                    StoreError::NotFound { kind, id } => Logs3Error::Unknown {
+                let object = store.object_ref(kind, id).await.map_err(|e| match e {
+                    missing @ StoreError::NotFound { .. } => Logs3Error::Unknown {
                         path: at,
-                        message: format!("{kind} {id} not found"),
+                        message: missing.to_string(),
                     },
                     other => Logs3Error::Store(other),
                 })?;

@@ -169,7 +169,7 @@ impl Store {
         upto: i64,
         since: Option<DbTime>,
     ) -> Result<Vec<SpanRecord>, StoreError> {
-        if let Some(path) = self.sqlite_file.clone() {
+        if let Some(path) = self.sqlite_file().map(std::path::Path::to_path_buf) {
             return tokio::task::spawn_blocking(move || {
                 super::export_sqlite::read_spans(&path, project_id, after, upto, since)
             })

@@ -55,7 +55,6 @@ pub mod retention;
 pub mod runs;
 pub mod validate;
 
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -185,11 +184,9 @@ pub struct Store {
     notify: broadcast::Sender<StoreEvent>,
     /// Serialises in-process SQLite writers (see the module docs).
     write_lock: Option<Arc<Mutex<()>>>,
-    /// The SQLite database's file (`None` for PostgreSQL and in-memory
-    /// SQLite): export reads open their own read-only connections to it.
-    sqlite_file: Option<PathBuf>,
-    /// Where confined queries open their own SQLite connection (the file,
-    /// or sqlx's shared in-memory database); `None` on PostgreSQL.
+    /// Where export reads and confined queries open SQLite connections of
+    /// their own (the file, or sqlx's shared in-memory database); `None` on
+    /// PostgreSQL.
     sqlite_location: Option<confined_query::SqliteLocation>,
 }
 
@@ -231,23 +228,22 @@ impl Store {
                 // The database lives as long as a connection to it does.
                 pool_options = pool_options.idle_timeout(None).max_lifetime(None);
             }
-            let sqlite_file = (!in_memory).then(|| options.get_filename().to_path_buf());
-            if let Some(path) = &sqlite_file {
-                // Configs hold secrets: the database is 0600 before SQLite
-                // first opens it, and SQLite gives its WAL and shared-memory
-                // files the database's mode. Older files are tightened.
-                private_database_files(path)?;
-            }
-            let sqlite_location = Some(match &sqlite_file {
-                Some(path) => confined_query::SqliteLocation::File(path.clone()),
-                None => confined_query::SqliteLocation::Memory(
+            let location = if in_memory {
+                confined_query::SqliteLocation::Memory(
                     options
                         .get_filename()
                         .to_string_lossy()
                         .trim_start_matches("file:")
                         .into(),
-                ),
-            });
+                )
+            } else {
+                let path = options.get_filename().to_path_buf();
+                // Configs hold secrets: the database is 0600 before SQLite
+                // first opens it, and SQLite gives its WAL and shared-memory
+                // files the database's mode. Older files are tightened.
+                private_database_files(&path)?;
+                confined_query::SqliteLocation::File(path)
+            };
             let pool = pool_options.connect_with(options).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             tracing::info!(backend = "sqlite", "database ready");
@@ -255,8 +251,7 @@ impl Store {
                 backend: Backend::Sqlite(pool),
                 notify,
                 write_lock: Some(Arc::new(Mutex::new(()))),
-                sqlite_file,
-                sqlite_location,
+                sqlite_location: Some(location),
             })
         } else if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -274,11 +269,19 @@ impl Store {
                 backend: Backend::Postgres(pool),
                 notify,
                 write_lock: None,
-                sqlite_file: None,
                 sqlite_location: None,
             })
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(database_url)))
+        }
+    }
+
+    /// The SQLite database's file (`None` for PostgreSQL and in-memory
+    /// SQLite): export reads open their own read-only connections to it.
+    pub(crate) fn sqlite_file(&self) -> Option<&std::path::Path> {
+        match &self.sqlite_location {
+            Some(confined_query::SqliteLocation::File(path)) => Some(path),
+            _ => None,
         }
     }
 

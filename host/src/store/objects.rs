@@ -275,6 +275,19 @@ impl Store {
         Ok(dataset)
     }
 
+    /// The [`ObjectRef`] of the object of `kind` with `id` (a project's id
+    /// for its logs); `NotFound` when there is none.
+    pub async fn object_ref(&self, kind: ObjectKind, id: Uuid) -> Result<ObjectRef, StoreError> {
+        match kind {
+            ObjectKind::ProjectLogs => {
+                self.project(id).await?;
+                Ok(ObjectRef::project_logs(id))
+            }
+            ObjectKind::Experiment => self.experiment_ref(id).await,
+            ObjectKind::Dataset => self.dataset_ref(id).await,
+        }
+    }
+
     /// The [`ObjectRef`] of an experiment.
     pub async fn experiment_ref(&self, id: Uuid) -> Result<ObjectRef, StoreError> {
         let e = self.experiment(id).await?;

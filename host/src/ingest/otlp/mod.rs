@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::store::{EventWrite, ObjectRef, Store, StoreError, validate_event};
+use crate::store::{EventWrite, ObjectKind, ObjectRef, Store, StoreError, validate_event};
 
 /// Most spans one request may carry: as many events as one REST insert.
 pub const MAX_SPANS_PER_REQUEST: usize = 10_000;
@@ -112,21 +112,18 @@ async fn resolve(
     if let Some(found) = router.resolved.get(&parent) {
         return Ok(found.clone());
     }
-    let found = match &parent {
-        Parent::ProjectId(id) => match router.store.project(*id).await {
-            Ok(_) => Ok(ObjectRef::project_logs(*id)),
-            Err(StoreError::NotFound { .. }) => Err(format!("project {id} not found")),
-            Err(other) => return Err(other),
-        },
-        Parent::ProjectName(name) => {
-            let (project, _) = router.store.create_project(name, None).await?;
-            Ok(ObjectRef::project_logs(project.id))
-        }
-        Parent::ExperimentId(id) => match router.store.experiment_ref(*id).await {
-            Ok(object) => Ok(object),
-            Err(StoreError::NotFound { .. }) => Err(format!("experiment {id} not found")),
-            Err(other) => return Err(other),
-        },
+    let (kind, id) = match &parent {
+        Parent::ProjectId(id) => (ObjectKind::ProjectLogs, *id),
+        Parent::ExperimentId(id) => (ObjectKind::Experiment, *id),
+        Parent::ProjectName(name) => (
+            ObjectKind::ProjectLogs,
+            router.store.create_project(name, None).await?.0.id,
+        ),
+    };
+    let found = match router.store.object_ref(kind, id).await {
+        Ok(object) => Ok(object),
+        Err(missing @ StoreError::NotFound { .. }) => Err(missing.to_string()),
+        Err(other) => return Err(other),
     };
     router.resolved.insert(parent, found.clone());
     Ok(found)
