@@ -18,13 +18,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, OptionalJsonBody, QueryParams, parse_id};
 use crate::filter::Filter;
-use crate::store::{EventQuery, ObjectRef, XactRange, validate_event};
+use crate::store::{EventQuery, ObjectRef, XactRange, validate_raw_event};
 
 /// Default page size of fetch.
 pub const DEFAULT_FETCH_LIMIT: u32 = 1000;
@@ -38,8 +39,12 @@ pub struct InsertRequest {
     /// `span_id`, `root_span_id`, `span_parents`, `span_attributes`,
     /// `context`, `created`) and the control fields `_is_merge`,
     /// `_merge_paths`, `_object_delete`.
+    ///
+    /// Each event is kept as the text it arrived in and validated from it
+    /// ([`crate::store::validate_raw_event`]): a replacing write is stored
+    /// without being parsed into a tree and serialised again.
     #[schema(value_type = Vec<Object>)]
-    pub events: Vec<Value>,
+    pub events: Vec<Box<RawValue>>,
 }
 
 /// The answer to an insert request.
@@ -94,7 +99,7 @@ async fn insert(
         .events
         .into_iter()
         .enumerate()
-        .map(|(i, event)| validate_event(object.kind, event, &format!("events[{i}]")))
+        .map(|(i, event)| validate_raw_event(object.kind, &event, &format!("events[{i}]")))
         .collect::<Result<Vec<_>, _>>()
         .map_err(crate::store::StoreError::from)?;
     let outcome = state.store.insert_events(object, writes).await?;

@@ -14,7 +14,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
 use super::columns::{DbId, DbTime};
-use super::merge::{RowImage, RowState, apply};
+use super::merge::{RowImage, RowState, TextImage, apply};
 use super::model::{
     EventWrite, InsertOutcome, JSON_FIELDS, ObjectKind, ObjectRef, StoreEvent, StoredEvent, WriteOp,
 };
@@ -137,29 +137,51 @@ impl Plan {
             .count()
     }
 
-    /// Folds each id's writes over its stored row.
+    /// Folds each id's writes over its stored row: the rows to write, as
+    /// text ready to bind, and the ids to delete.
     fn resolve(
         self,
         mut existing: HashMap<String, RowImage>,
         now: DbTime,
-    ) -> (Vec<(String, RowImage)>, Vec<String>) {
+    ) -> (Vec<(String, TextImage)>, Vec<String>) {
         let mut upserts = Vec::new();
         let mut deletes = Vec::new();
         for (id, ops) in self.rows {
             let mut state = existing.remove(&id).map(RowState::Write);
             for op in ops {
-                let current = match state {
-                    Some(RowState::Write(row)) => Some(row),
-                    _ => None,
-                };
-                state = Some(apply(current, op, now));
+                state = Some(apply(state, op, now));
             }
-            match state {
-                Some(RowState::Write(row)) => upserts.push((id, row)),
-                _ => deletes.push(id),
+            match state.and_then(RowState::into_text) {
+                Some(row) => upserts.push((id, row)),
+                None => deletes.push(id),
             }
         }
         (upserts, deletes)
+    }
+}
+
+/// A batch's row writes, resolved as far as possible without the database.
+///
+/// Resolving serialises the rows' JSON (and frees the parsed values), so it
+/// happens before the batch takes the writer lock when it can, and other
+/// writers do not wait for it.
+enum Prepared {
+    /// No write merges into a stored row: everything is resolved.
+    Ready {
+        upserts: Vec<(String, TextImage)>,
+        deletes: Vec<String>,
+    },
+    /// Some writes merge: the stored rows are read inside the transaction.
+    NeedsStoredRows(Plan),
+}
+
+impl Prepared {
+    fn new(plan: Plan, now: DbTime) -> Self {
+        if !plan.needs_existing().is_empty() {
+            return Self::NeedsStoredRows(plan);
+        }
+        let (upserts, deletes) = plan.resolve(HashMap::new(), now);
+        Self::Ready { upserts, deletes }
     }
 }
 
@@ -181,6 +203,7 @@ impl Store {
         let object_id = DbId(object.id);
         let project_id = DbId(object.project_id);
         let now = DbTime::now();
+        let prepared = Prepared::new(plan, now);
 
         let guard = self.write_guard().await;
         let (xact_range, deleted) = dispatch!(self, |pool, DB| {
@@ -196,27 +219,32 @@ impl Store {
                 None
             };
 
-            let mut existing = HashMap::new();
-            for chunk in plan.needs_existing().chunks(ROWS_PER_STATEMENT) {
-                let mut qb = QueryBuilder::<DB>::new("SELECT ");
-                qb.push(EVENT_COLUMNS);
-                qb.push(" FROM events WHERE object_type = ");
-                qb.push_bind(kind);
-                qb.push(" AND object_id = ");
-                qb.push_bind(object_id);
-                qb.push(" AND id IN (");
-                let mut list = qb.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
+            let (upserts, deletes) = match prepared {
+                Prepared::Ready { upserts, deletes } => (upserts, deletes),
+                Prepared::NeedsStoredRows(plan) => {
+                    let mut existing = HashMap::new();
+                    for chunk in plan.needs_existing().chunks(ROWS_PER_STATEMENT) {
+                        let mut qb = QueryBuilder::<DB>::new("SELECT ");
+                        qb.push(EVENT_COLUMNS);
+                        qb.push(" FROM events WHERE object_type = ");
+                        qb.push_bind(kind);
+                        qb.push(" AND object_id = ");
+                        qb.push_bind(object_id);
+                        qb.push(" AND id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        qb.push(")");
+                        let rows: Vec<EventRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                        for row in rows {
+                            let event = row.into_event();
+                            existing.insert(event.id.clone(), RowImage::from(event));
+                        }
+                    }
+                    plan.resolve(existing, now)
                 }
-                qb.push(")");
-                let rows: Vec<EventRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
-                for row in rows {
-                    let event = row.into_event();
-                    existing.insert(event.id.clone(), RowImage::from(event));
-                }
-            }
-            let (upserts, deletes) = plan.resolve(existing, now);
+            };
             debug_assert_eq!(upserts.len(), n_writes);
 
             let mut deleted = 0u64;
@@ -248,9 +276,9 @@ impl Store {
                         .push_bind(row.created)
                         .push_bind(row.span_id.as_str())
                         .push_bind(row.root_span_id.as_str())
-                        .push_bind(row.is_root());
-                    for name in JSON_FIELDS {
-                        b.push_bind(row.json.get(name).map(Json));
+                        .push_bind(row.is_root);
+                    for value in &row.json {
+                        b.push_bind(value.as_ref());
                     }
                     next_xact += 1;
                 });

@@ -44,6 +44,7 @@ pub mod environments;
 pub mod events;
 pub mod export;
 mod export_sqlite;
+pub mod json_text;
 mod merge;
 pub mod model;
 pub mod objects;
@@ -71,12 +72,13 @@ pub use columns::{DbId, DbTime};
 pub use confined_query::{ConfinedRun, QueryLimits};
 pub use environments::EnvironmentEvent;
 pub use export::BatchBounds;
+pub use json_text::JsonText;
 pub use model::*;
 pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
 pub use projects::ListParams;
 pub use query::EventQuery;
 pub use runs::{NewRun, Run, RunStatus, RunTrigger};
-pub use validate::{ValidationError, validate_event};
+pub use validate::{ValidationError, validate_event, validate_raw_event};
 
 /// Runs `$body` with `$pool` bound to the concrete pool and `$db` to the
 /// concrete sqlx database type, once per backend.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::columns::{DbId, DbTime};
+use super::json_text::JsonText;
 
 /// The three kinds of object that hold event rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -218,7 +219,7 @@ pub struct EventWrite {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     /// Replace the row (or create it) with these fields.
-    Replace(EventFields),
+    Replace(RowText),
     /// Deep-merge these fields into the existing row (or create it).
     Merge {
         /// The fields to merge.
@@ -245,6 +246,40 @@ pub struct EventFields {
     /// the field.
     pub json: Map<String, Value>,
 }
+
+/// The fields of a replacing write, each JSON column already as the compact
+/// text it is stored as (see [`super::json_text`]): a replace needs no
+/// parsed tree, so the ingest path builds none.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RowText {
+    /// `created`, when given.
+    pub created: Option<DbTime>,
+    /// `span_id`, when given.
+    pub span_id: Option<String>,
+    /// `root_span_id`, when given.
+    pub root_span_id: Option<String>,
+    /// One entry per [`JSON_FIELDS`] column, in that order; `None` when the
+    /// field is absent or null.
+    pub json: [Option<JsonText>; JSON_FIELDS.len()],
+}
+
+impl RowText {
+    /// The column of `name` in [`RowText::json`].
+    pub fn column(name: &str) -> Option<usize> {
+        JSON_FIELDS.iter().position(|field| *field == name)
+    }
+
+    /// Whether the span has no parents.
+    pub fn is_root(&self) -> bool {
+        match &self.json[SPAN_PARENTS_COLUMN] {
+            Some(parents) => parents.as_str() == "[]",
+            None => true,
+        }
+    }
+}
+
+/// Where `span_parents` is in [`JSON_FIELDS`].
+const SPAN_PARENTS_COLUMN: usize = 0;
 
 /// The outcome of one insert batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,11 +6,18 @@
 //! `events[3].scores.accuracy`. Validation happens before any database work so
 //! a bad batch writes nothing.
 
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::columns::DbTime;
-use super::model::{DATASET_FIELDS, EventFields, EventWrite, ObjectKind, WriteOp};
+use super::json_text::{Compacted, JsonText, compact};
+use super::model::{
+    DATASET_FIELDS, EventFields, EventWrite, JSON_FIELDS, ObjectKind, RowText, WriteOp,
+};
 
 /// A field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,8 +68,8 @@ pub fn child_path(path: &str, key: &str) -> String {
     }
 }
 
-/// Validates one event for an object of `kind`; `path` is the event's own
-/// path (e.g. `events[3]`).
+/// Validates one parsed event for an object of `kind`; `path` is the
+/// event's own path (e.g. `events[3]`).
 pub fn validate_event(
     kind: ObjectKind,
     event: Value,
@@ -74,26 +81,180 @@ pub fn validate_event(
             format!("expected an object, got {}", type_name(&event)),
         ));
     };
-    let mut id = None;
+    let entries = map
+        .into_iter()
+        .map(|(key, value)| (Cow::Owned(key), FieldInput::Parsed(value)))
+        .collect();
+    validate_entries(kind, entries, path)
+}
+
+/// Validates one event as the text it arrived in (the REST insert path).
+///
+/// The same rules as [`validate_event`], but a replacing write's fields go
+/// from the request's text to the stored text without a parsed tree in
+/// between (see [`super::json_text`]); only small fields with rules of
+/// their own (`scores`, `metrics`, `tags`, …) and merges are parsed.
+pub fn validate_raw_event(
+    kind: ObjectKind,
+    event: &RawValue,
+    path: &str,
+) -> Result<EventWrite, ValidationError> {
+    match serde_json::from_str::<RawEntries<'_>>(event.get()) {
+        Ok(RawEntries(entries)) => validate_entries(kind, entries, path),
+        // Not an object: say what it is.
+        Err(_) => {
+            let value: Value = parse_raw(event, path)?;
+            validate_event(kind, value, path)
+        }
+    }
+}
+
+/// One field of an incoming event.
+enum FieldInput<'a> {
+    /// Its text as received.
+    Raw(&'a RawValue),
+    /// Already parsed.
+    Parsed(Value),
+}
+
+impl FieldInput<'_> {
+    fn into_value(self, at: &str) -> Result<Value, ValidationError> {
+        match self {
+            FieldInput::Parsed(value) => Ok(value),
+            FieldInput::Raw(raw) => parse_raw(raw, at),
+        }
+    }
+}
+
+fn parse_raw(raw: &RawValue, at: &str) -> Result<Value, ValidationError> {
+    serde_json::from_str(raw.get())
+        .map_err(|e| ValidationError::new(at, format!("invalid JSON: {e}")))
+}
+
+/// An event object's fields, borrowed from the request text.
+struct RawEntries<'a>(Vec<(Cow<'a, str>, FieldInput<'a>)>);
+
+impl<'de> Deserialize<'de> for RawEntries<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawEntries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(16);
+                while let Some(FieldName(key)) = map.next_key()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    entries.push((key, FieldInput::Raw(value)));
+                }
+                Ok(RawEntries(entries))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// A key, borrowed unless it holds escapes.
+struct FieldName<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl<'de> Visitor<'de> for Name {
+            type Value = FieldName<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
+}
+
+/// Fields whose rules go beyond "any JSON" (types of members, ranges):
+/// small, so they are always checked as parsed values.
+const STRUCTURED_FIELDS: [&str; 5] = [
+    "scores",
+    "metrics",
+    "span_attributes",
+    "tags",
+    "span_parents",
+];
+
+/// Fields that must be objects.
+const OBJECT_FIELDS: [&str; 2] = ["metadata", "context"];
+
+/// The event's JSON fields, as a merge or a replace needs them.
+enum JsonFields {
+    Merge(Map<String, Value>),
+    Replace([Option<JsonText>; JSON_FIELDS.len()]),
+}
+
+fn validate_entries(
+    kind: ObjectKind,
+    entries: Vec<(Cow<'_, str>, FieldInput<'_>)>,
+    path: &str,
+) -> Result<EventWrite, ValidationError> {
+    // Paths are built relative to the field and only on error.
+    let at = "";
+    let rebase = |key: &str, e: ValidationError| ValidationError {
+        path: format!("{}{}", child_path(path, key), e.path),
+        message: e.message,
+    };
+    // Whether the event merges decides how its fields are kept, so that flag
+    // is read first (the last occurrence wins, as in a parsed object).
     let mut is_merge = false;
+    for (key, value) in entries.iter().rev() {
+        if key == "_is_merge" {
+            let value = match value {
+                FieldInput::Parsed(v) => v.clone(),
+                FieldInput::Raw(raw) => parse_raw(raw, at).map_err(|e| rebase(key, e))?,
+            };
+            is_merge = bool_flag(value, at).map_err(|e| rebase(key, e))?;
+            break;
+        }
+    }
+    let mut id = None;
     let mut is_delete = false;
     let mut merge_paths = None;
-    let mut fields = EventFields::default();
-    for (key, value) in map {
-        // Paths are built relative to the field and only on error.
-        let at = "";
-        let rebase = |e: ValidationError| ValidationError {
-            path: format!("{}{}", child_path(path, &key), e.path),
-            message: e.message,
-        };
-        match key.as_str() {
-            "id" => id = optional_id(value, at).map_err(rebase)?,
-            "_is_merge" => is_merge = bool_flag(value, at).map_err(rebase)?,
-            "_object_delete" => is_delete = bool_flag(value, at).map_err(rebase)?,
-            "_merge_paths" => merge_paths = Some(parse_merge_paths(value, at).map_err(rebase)?),
-            "created" => fields.created = optional_time(value, at).map_err(rebase)?,
-            "span_id" => fields.span_id = optional_id(value, at).map_err(rebase)?,
-            "root_span_id" => fields.root_span_id = optional_id(value, at).map_err(rebase)?,
+    let (mut created, mut span_id, mut root_span_id) = (None, None, None);
+    let mut json = if is_merge {
+        JsonFields::Merge(Map::new())
+    } else {
+        JsonFields::Replace(Default::default())
+    };
+    for (key, input) in entries {
+        let rebase = |e: ValidationError| rebase(&key, e);
+        match key.as_ref() {
+            "_is_merge" => {}
+            "id" => id = optional_id(input.into_value(at).map_err(rebase)?, at).map_err(rebase)?,
+            "_object_delete" => {
+                is_delete = bool_flag(input.into_value(at).map_err(rebase)?, at).map_err(rebase)?
+            }
+            "_merge_paths" => {
+                let value = input.into_value(at).map_err(rebase)?;
+                merge_paths = Some(parse_merge_paths(value, at).map_err(rebase)?);
+            }
+            "created" => {
+                created =
+                    optional_time(input.into_value(at).map_err(rebase)?, at).map_err(rebase)?
+            }
+            "span_id" => {
+                span_id = optional_id(input.into_value(at).map_err(rebase)?, at).map_err(rebase)?
+            }
+            "root_span_id" => {
+                root_span_id =
+                    optional_id(input.into_value(at).map_err(rebase)?, at).map_err(rebase)?
+            }
             name if IGNORED_FIELDS.contains(&name) => {}
             name => {
                 // Braintrust's deprecated alias for a dataset row's expected.
@@ -102,22 +263,28 @@ pub fn validate_event(
                 } else {
                     name
                 };
-                let known = super::model::JSON_FIELDS.contains(&name);
-                if !known {
+                let Some(column) = RowText::column(name) else {
                     return Err(rebase(ValidationError::new(
                         at,
                         format!("unknown field {key:?}"),
                     )));
-                }
+                };
                 if kind == ObjectKind::Dataset && !DATASET_FIELDS.contains(&name) {
                     return Err(rebase(ValidationError::new(
                         at,
                         format!("{key:?} is not a field of dataset rows"),
                     )));
                 }
-                check_json_field(name, &value, at).map_err(rebase)?;
-                check_no_nul(&value, at).map_err(rebase)?;
-                fields.json.insert(name.to_string(), value);
+                match &mut json {
+                    JsonFields::Merge(map) => {
+                        let value = input.into_value(at).map_err(rebase)?;
+                        check_field(name, &value, at).map_err(rebase)?;
+                        map.insert(name.to_string(), value);
+                    }
+                    JsonFields::Replace(columns) => {
+                        columns[column] = field_text(name, input, at).map_err(rebase)?;
+                    }
+                }
             }
         }
     }
@@ -135,16 +302,60 @@ pub fn validate_event(
             ));
         }
         WriteOp::Delete
-    } else if is_merge {
-        WriteOp::Merge {
-            fields,
-            replace_paths: merge_paths.unwrap_or_default(),
-        }
     } else {
-        WriteOp::Replace(fields)
+        match json {
+            JsonFields::Merge(json) => WriteOp::Merge {
+                fields: EventFields {
+                    created,
+                    span_id,
+                    root_span_id,
+                    json,
+                },
+                replace_paths: merge_paths.unwrap_or_default(),
+            },
+            JsonFields::Replace(json) => WriteOp::Replace(RowText {
+                created,
+                span_id,
+                root_span_id,
+                json,
+            }),
+        }
     };
     let id = id.unwrap_or_else(|| Uuid::new_v4().to_string());
     Ok(EventWrite { id, op })
+}
+
+/// A replaced field's stored text (`None` for null), checked against the
+/// field's rules. Free-form fields go from the request text to the stored
+/// text directly; the rest are parsed and checked.
+fn field_text(
+    name: &str,
+    input: FieldInput<'_>,
+    at: &str,
+) -> Result<Option<JsonText>, ValidationError> {
+    if let FieldInput::Raw(raw) = &input
+        && !STRUCTURED_FIELDS.contains(&name)
+        && let Compacted::Text(text) = compact(raw.get())
+    {
+        if text == "null" {
+            return Ok(None);
+        }
+        if !OBJECT_FIELDS.contains(&name) || text.starts_with('{') {
+            return Ok(Some(JsonText::from_compact(text.into_owned())));
+        }
+    }
+    // Structured fields, parsed input, and the rare text that needs a parse
+    // (an escaped NUL to report at its path, duplicate keys, big numbers, a
+    // wrong type to name).
+    let value = input.into_value(at)?;
+    check_field(name, &value, at)?;
+    Ok((!value.is_null()).then(|| JsonText::from_value(&value)))
+}
+
+/// The checks of one JSON field's parsed value.
+fn check_field(name: &str, value: &Value, at: &str) -> Result<(), ValidationError> {
+    check_json_field(name, value, at)?;
+    check_no_nul(value, at)
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -370,7 +581,7 @@ mod tests {
         let w = check(json!({"input": "hi", "scores": {"a": 0.5, "b": null}})).unwrap();
         assert!(Uuid::parse_str(&w.id).is_ok());
         let WriteOp::Replace(f) = w.op else { panic!() };
-        assert_eq!(f.json["input"], json!("hi"));
+        assert_eq!(f.json[1].as_ref().unwrap().as_str(), r#""hi""#);
     }
 
     #[test]
@@ -400,6 +611,88 @@ mod tests {
         assert_eq!(e.path, "events[1].scores");
         let w = validate_event(ObjectKind::Dataset, json!({"output": 1}), "e").unwrap();
         let WriteOp::Replace(f) = w.op else { panic!() };
-        assert_eq!(f.json["expected"], json!(1));
+        let expected = RowText::column("expected").unwrap();
+        assert_eq!(f.json[expected].as_ref().unwrap().as_str(), "1");
+    }
+
+    /// A write as parsed values, whichever path produced it.
+    fn parsed(write: EventWrite) -> (String, Value) {
+        let op = match write.op {
+            WriteOp::Replace(f) => {
+                let json: Map<String, Value> = JSON_FIELDS
+                    .iter()
+                    .zip(f.json)
+                    .filter_map(|(n, t)| Some(((*n).to_string(), t?.to_value())))
+                    .collect();
+                json!({"replace": json, "created": f.created.map(|c| c.to_text()),
+                       "span_id": f.span_id, "root_span_id": f.root_span_id})
+            }
+            WriteOp::Merge {
+                fields,
+                replace_paths,
+            } => {
+                json!({"merge": fields.json, "paths": replace_paths, "span_id": fields.span_id})
+            }
+            WriteOp::Delete => json!("delete"),
+        };
+        (write.id, op)
+    }
+
+    #[test]
+    fn raw_and_parsed_events_validate_alike() {
+        let cases = [
+            json!({"id": "a", "input": {"b": [1, 2.5, "x y"], "a": null}, "output": "o",
+                   "metadata": {"m": {"n": true}}, "scores": {"s": 0.5}, "tags": ["t"],
+                   "span_parents": ["p"], "span_id": "s", "created": "2024-05-01T00:00:00Z"}),
+            json!({"id": "a", "input": null, "metadata": null, "_is_merge": false}),
+            json!({"id": "a", "_is_merge": true, "metadata": {"k": 1}, "_merge_paths": [["metadata"]]}),
+            json!({"id": "a", "_object_delete": true}),
+            json!({"id": "a", "input": {"big": 1.5e300, "small": 4.2e-5}}),
+            json!({"id": "a", "scores": {"s": 2}}),
+            json!({"id": "a", "metadata": "not an object"}),
+            json!({"id": "a", "context": [1]}),
+            json!({"id": "a", "input": {"k": ["ok", "n\u{0}l"]}}),
+            json!({"id": "a", "output": {"deep": [{"x": "\u{0}"}]}}),
+            json!({"id": "a", "bogus": 1}),
+            json!({"id": 3}),
+            json!({"id": "a", "_merge_paths": [["x"]]}),
+            json!([1]),
+        ];
+        for case in cases {
+            for text in [
+                case.to_string(),
+                serde_json::to_string_pretty(&case).unwrap(),
+            ] {
+                let raw = RawValue::from_string(text.clone()).unwrap();
+                let from_raw = validate_raw_event(ObjectKind::ProjectLogs, &raw, "events[0]");
+                let from_value = check(case.clone());
+                match (from_raw, from_value) {
+                    (Ok(a), Ok(b)) => assert_eq!(parsed(a), parsed(b), "{text}"),
+                    (Err(a), Err(b)) => assert_eq!(a, b, "{text}"),
+                    (a, b) => panic!("{text}: raw {a:?} but parsed {b:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn raw_fields_are_stored_compact_with_the_last_of_duplicate_keys() {
+        let raw = RawValue::from_string(
+            r#"{"id": "a", "input": {"q" : "a  b",  "n": [1, 2]}, "metadata": {"k": 1, "k": 2}}"#
+                .to_string(),
+        )
+        .unwrap();
+        let write = validate_raw_event(ObjectKind::ProjectLogs, &raw, "e").unwrap();
+        let WriteOp::Replace(f) = write.op else {
+            panic!()
+        };
+        let text = |name| {
+            f.json[RowText::column(name).unwrap()]
+                .as_ref()
+                .unwrap()
+                .as_str()
+        };
+        assert_eq!(text("input"), r#"{"q":"a  b","n":[1,2]}"#);
+        assert_eq!(text("metadata"), r#"{"k":2}"#);
     }
 }
