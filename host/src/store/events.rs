@@ -200,13 +200,63 @@ impl Store {
         let plan = Plan::new(writes);
         let n_writes = plan.writes();
         let kind = object.kind.as_str();
-        let object_id = DbId(object.id);
-        let project_id = DbId(object.project_id);
         let now = DbTime::now();
         let prepared = Prepared::new(plan, now);
 
         let guard = self.write_guard().await;
-        let (xact_range, deleted) = dispatch!(self, |pool, DB| {
+        let t0 = std::time::Instant::now();
+        let (xact_range, deleted) = match (prepared, &self.sqlite_writer) {
+            (Prepared::Ready { upserts, deletes }, Some(writer)) => {
+                let writer = writer.clone();
+                tokio::task::spawn_blocking(move || writer.write(object, &upserts, &deletes))
+                    .await
+                    .map_err(|e| {
+                        StoreError::Database(sqlx::Error::Protocol(format!("writing events: {e}")))
+                    })??
+            }
+            (prepared, _) => self.insert_with_sqlx(object, prepared, n_writes, now).await?,
+        };
+        drop(guard);
+        if std::env::var_os("HERALD_TIME_INSERT").is_some() {
+            eprintln!("INSERT_US {}", t0.elapsed().as_micros());
+        }
+
+
+        tracing::debug!(
+            object_type = kind,
+            object_id = %object.id,
+            written = n_writes,
+            deleted,
+            "events committed"
+        );
+        if n_writes > 0 || deleted > 0 {
+            self.publish(StoreEvent::Events {
+                object,
+                xact_range,
+                written: n_writes,
+                deleted,
+            });
+        }
+        Ok(InsertOutcome {
+            row_ids,
+            xact_range,
+            deleted,
+        })
+    }
+
+    /// Writes a batch through sqlx (PostgreSQL, in-memory SQLite, and
+    /// batches that merge into stored rows).
+    async fn insert_with_sqlx(
+        &self,
+        object: ObjectRef,
+        prepared: Prepared,
+        n_writes: usize,
+        now: DbTime,
+    ) -> Result<(Option<(i64, i64)>, u64), StoreError> {
+        let kind = object.kind.as_str();
+        let object_id = DbId(object.id);
+        let project_id = DbId(object.project_id);
+        Ok(dispatch!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
             // Allocating first takes the writer lock before anything is read.
             let xact_range = if n_writes > 0 {
@@ -301,29 +351,7 @@ impl Store {
             }
             tx.commit().await?;
             (xact_range, deleted)
-        });
-        drop(guard);
-
-        tracing::debug!(
-            object_type = kind,
-            object_id = %object.id,
-            written = n_writes,
-            deleted,
-            "events committed"
-        );
-        if n_writes > 0 || deleted > 0 {
-            self.publish(StoreEvent::Events {
-                object,
-                xact_range,
-                written: n_writes,
-                deleted,
-            });
-        }
-        Ok(InsertOutcome {
-            row_ids,
-            xact_range,
-            deleted,
-        })
+        }))
     }
 
     /// The highest sequence number of any row currently in `object`.

@@ -42,6 +42,7 @@ pub mod columns;
 pub mod confined_query;
 pub mod environments;
 pub mod events;
+mod events_sqlite;
 pub mod export;
 mod export_sqlite;
 pub mod json_text;
@@ -190,6 +191,9 @@ pub struct Store {
     /// their own (the file, or sqlx's shared in-memory database); `None` on
     /// PostgreSQL.
     sqlite_location: Option<confined_query::SqliteLocation>,
+    /// The connection event batches are written with on a SQLite file (see
+    /// [`events_sqlite`]); `None` on PostgreSQL and in-memory SQLite.
+    sqlite_writer: Option<events_sqlite::SqliteWriter>,
 }
 
 impl Store {
@@ -249,11 +253,18 @@ impl Store {
             let pool = pool_options.connect_with(options).await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             tracing::info!(backend = "sqlite", "database ready");
+            let sqlite_writer = match &location {
+                confined_query::SqliteLocation::File(path) => {
+                    Some(events_sqlite::SqliteWriter::new(path))
+                }
+                confined_query::SqliteLocation::Memory(_) => None,
+            };
             Ok(Store {
                 backend: Backend::Sqlite(pool),
                 notify,
                 write_lock: Some(Arc::new(Mutex::new(()))),
                 sqlite_location: Some(location),
+                sqlite_writer,
             })
         } else if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -272,6 +283,7 @@ impl Store {
                 notify,
                 write_lock: None,
                 sqlite_location: None,
+                sqlite_writer: None,
             })
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(database_url)))
@@ -302,6 +314,9 @@ impl Store {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close();
+        }
         dispatch!(self, |pool, DB| pool.close().await)
     }
 
