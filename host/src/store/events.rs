@@ -204,7 +204,6 @@ impl Store {
         let prepared = Prepared::new(plan, now);
 
         let guard = self.write_guard().await;
-        let t0 = std::time::Instant::now();
         let (xact_range, deleted) = match (prepared, &self.sqlite_writer) {
             (Prepared::Ready { upserts, deletes }, Some(writer)) => {
                 let writer = writer.clone();
@@ -214,13 +213,12 @@ impl Store {
                         StoreError::Database(sqlx::Error::Protocol(format!("writing events: {e}")))
                     })??
             }
-            (prepared, _) => self.insert_with_sqlx(object, prepared, n_writes, now).await?,
+            (prepared, _) => {
+                self.insert_with_sqlx(object, prepared, n_writes, now)
+                    .await?
+            }
         };
         drop(guard);
-        if std::env::var_os("HERALD_TIME_INSERT").is_some() {
-            eprintln!("INSERT_US {}", t0.elapsed().as_micros());
-        }
-
 
         tracing::debug!(
             object_type = kind,

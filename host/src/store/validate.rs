@@ -75,6 +75,19 @@ pub fn validate_event(
     event: Value,
     path: &str,
 ) -> Result<EventWrite, ValidationError> {
+    validate_mapped_event(kind, event, &[], path)
+}
+
+/// Validates an event built by a mapping (OTLP), some of whose fields are
+/// JSON text taken verbatim from the source (`verbatim`, names not in
+/// `event`): those go to the stored text without a parsed tree, as on the
+/// REST path.
+pub fn validate_mapped_event(
+    kind: ObjectKind,
+    event: Value,
+    verbatim: &[(&'static str, Box<RawValue>)],
+    path: &str,
+) -> Result<EventWrite, ValidationError> {
     let Value::Object(map) = event else {
         return Err(ValidationError::new(
             path,
@@ -84,6 +97,11 @@ pub fn validate_event(
     let entries = map
         .into_iter()
         .map(|(key, value)| (Cow::Owned(key), FieldInput::Parsed(value)))
+        .chain(
+            verbatim
+                .iter()
+                .map(|(key, raw)| (Cow::Borrowed(*key), FieldInput::Raw(raw))),
+        )
         .collect();
     validate_entries(kind, entries, path)
 }

@@ -36,6 +36,7 @@ use base64::Engine;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// One attribute value as JSON.
@@ -139,6 +140,18 @@ impl Bag {
         self.take(key).map(parse_json_text)
     }
 
+    /// A JSON-text attribute that becomes a whole field: its text, checked
+    /// but not parsed into a tree (a string that is not JSON is kept as
+    /// that string, as [`Bag::json`] does).
+    fn json_verbatim(&mut self, key: &str) -> Option<Field> {
+        match self.take(key)? {
+            Value::String(text) if serde_json::from_str::<&RawValue>(&text).is_ok() => Some(
+                Field::Verbatim(RawValue::from_string(text).expect("checked just above")),
+            ),
+            other => Some(Field::Parsed(other)),
+        }
+    }
+
     /// `prefix.N.suffix…` attributes as a list of objects, in N order:
     /// `gen_ai.prompt.0.role` + `gen_ai.prompt.0.content` → `[{role, content}]`.
     fn indexed(&mut self, prefix: &str, strip: &str) -> Option<Value> {
@@ -184,6 +197,24 @@ impl Bag {
         }
         out
     }
+}
+
+/// A mapped field: a parsed value, or JSON text passed through as it came.
+enum Field {
+    Parsed(Value),
+    Verbatim(Box<RawValue>),
+}
+
+/// One span, mapped.
+#[derive(Debug)]
+pub struct SpanEvent {
+    /// The event, as the REST API would take it.
+    pub event: Value,
+    /// Fields that are JSON text taken verbatim from `braintrust.*_json`
+    /// attributes (not in `event`); see [`crate::store::validate_mapped_event`].
+    pub verbatim: Vec<(&'static str, Box<RawValue>)>,
+    /// The span's own `braintrust.parent`, if any.
+    pub parent: Option<String>,
 }
 
 fn parse_json_text(value: Value) -> Value {
@@ -268,7 +299,7 @@ fn error_of(span: &Span) -> Option<Value> {
 
 /// The Herald event (an insert request's event object) for `span`, and the
 /// span's own `braintrust.parent`, if it names one.
-pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
+pub fn span_event(span: &Span, context: &Context) -> SpanEvent {
     let mut bag = Bag(attributes(&span.attributes));
     let parent = bag
         .take("braintrust.parent")
@@ -281,23 +312,35 @@ pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
     ]
     .iter()
     .any(|key| bag.0.contains_key(*key));
-    let input = bag
-        .json("braintrust.input_json")
-        .or_else(|| bag.take("braintrust.input"))
-        .or_else(|| openinference_value(&mut bag, "input"))
-        .or_else(|| bag.indexed("llm.input_messages.", "message."))
-        .or_else(|| bag.json("gen_ai.input.messages"))
-        .or_else(|| bag.indexed("gen_ai.prompt.", ""));
-    let output = bag
-        .json("braintrust.output_json")
-        .or_else(|| bag.take("braintrust.output"))
-        .or_else(|| openinference_value(&mut bag, "output"))
-        .or_else(|| bag.indexed("llm.output_messages.", "message."))
-        .or_else(|| bag.json("gen_ai.output.messages"))
-        .or_else(|| bag.indexed("gen_ai.completion.", ""));
-    let expected = bag
-        .json("braintrust.expected_json")
-        .or_else(|| bag.json("braintrust.expected"));
+    let input_json = bag.json_verbatim("braintrust.input_json");
+    let output_json = bag.json_verbatim("braintrust.output_json");
+    let expected_json = bag.json_verbatim("braintrust.expected_json");
+    // The other sources are only read (and taken from the bag) when the
+    // `*_json` attribute is absent, so they stay in `metadata.otel` otherwise.
+    let input = input_json
+        .is_none()
+        .then(|| {
+            bag.take("braintrust.input")
+                .or_else(|| openinference_value(&mut bag, "input"))
+                .or_else(|| bag.indexed("llm.input_messages.", "message."))
+                .or_else(|| bag.json("gen_ai.input.messages"))
+                .or_else(|| bag.indexed("gen_ai.prompt.", ""))
+        })
+        .flatten();
+    let output = output_json
+        .is_none()
+        .then(|| {
+            bag.take("braintrust.output")
+                .or_else(|| openinference_value(&mut bag, "output"))
+                .or_else(|| bag.indexed("llm.output_messages.", "message."))
+                .or_else(|| bag.json("gen_ai.output.messages"))
+                .or_else(|| bag.indexed("gen_ai.completion.", ""))
+        })
+        .flatten();
+    let expected = expected_json
+        .is_none()
+        .then(|| bag.json("braintrust.expected"))
+        .flatten();
     let scores = bag.json("braintrust.scores");
 
     let mut metrics = Map::new();
@@ -423,15 +466,36 @@ pub fn span_event(span: &Span, context: &Context) -> (Value, Option<String>) {
         ("scores", scores),
         ("tags", tags),
     ];
+    // A `braintrust.*_json` attribute wins over the other sources of its
+    // field.
+    let mut verbatim = Vec::new();
+    let mut json_fields = [
+        ("input", input_json),
+        ("output", output_json),
+        ("expected", expected_json),
+    ];
     for (name, value) in fields {
-        if let Some(value) = value {
-            event.insert(name.into(), value);
+        let slot = json_fields.iter_mut().find(|(field, _)| *field == name);
+        match slot.and_then(|(_, json)| json.take()) {
+            Some(Field::Verbatim(raw)) => verbatim.push((name, raw)),
+            Some(Field::Parsed(parsed)) => {
+                event.insert(name.into(), parsed);
+            }
+            None => {
+                if let Some(value) = value {
+                    event.insert(name.into(), value);
+                }
+            }
         }
     }
     event.insert("metrics".into(), Value::Object(metrics));
     event.insert("metadata".into(), Value::Object(metadata));
     event.insert("span_attributes".into(), Value::Object(span_attributes));
-    (Value::Object(event), parent)
+    SpanEvent {
+        event: Value::Object(event),
+        verbatim,
+        parent,
+    }
 }
 
 /// OpenInference's `input.value` / `output.value`, parsed when its mime
@@ -493,7 +557,7 @@ mod tests {
             .rev()
             .map(|i| string(&format!("gen_ai.prompt.{i}.content"), &format!("m{i}")))
             .collect();
-        let (event, _) = span_event(&span_with(attributes), &Context::default());
+        let SpanEvent { event, .. } = span_event(&span_with(attributes), &Context::default());
         let contents: Vec<&str> = event["input"]
             .as_array()
             .unwrap()
@@ -526,7 +590,7 @@ mod tests {
         };
         assert_eq!(any_value(&list), json!({"a": "b"}));
         assert_eq!(any_value(&array), json!([3, "/w=="]));
-        let (event, parent) = span_event(
+        let SpanEvent { event, parent, .. } = span_event(
             &span_with(vec![
                 string("braintrust.input_json", "{not json"),
                 string("braintrust.parent", "project_name:p"),
@@ -548,7 +612,7 @@ mod tests {
             message: String::new(),
             code: StatusCode::Error as i32,
         });
-        let (event, _) = span_event(&span, &Context::default());
+        let SpanEvent { event, .. } = span_event(&span, &Context::default());
         assert_eq!(event["error"], "error");
         assert_eq!(event["span_parents"], json!([]));
         assert_eq!(event["root_span_id"], "01".repeat(16));

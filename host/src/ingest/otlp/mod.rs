@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::store::{EventWrite, ObjectKind, ObjectRef, Store, StoreError, validate_event};
+use crate::store::{EventWrite, ObjectKind, ObjectRef, Store, StoreError, validate_mapped_event};
 
 /// Most spans one request may carry: as many events as one REST insert.
 pub const MAX_SPANS_PER_REQUEST: usize = 10_000;
@@ -193,7 +193,11 @@ pub async fn ingest(
                     );
                     continue;
                 }
-                let (event, own_parent) = mapping::span_event(span, &context);
+                let mapping::SpanEvent {
+                    event,
+                    verbatim,
+                    parent: own_parent,
+                } = mapping::span_event(span, &context);
                 let parent = own_parent
                     .as_deref()
                     .or(resource_parent.as_deref())
@@ -206,7 +210,7 @@ pub async fn ingest(
                     }
                 };
                 let kind = object.kind;
-                match validate_event(kind, event, &path) {
+                match validate_mapped_event(kind, event, &verbatim, &path) {
                     Ok(write) => writes.entry(object).or_default().push(write),
                     Err(error) => reject(&mut outcome, error.to_string()),
                 }
