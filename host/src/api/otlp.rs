@@ -57,7 +57,7 @@ async fn export(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
         Err(error) => return answer_error(error.status(), &error.to_string(), encoding),
     };
     let parent = headers.get(PARENT_HEADER).and_then(|v| v.to_str().ok());
-    match ingest(&state.store, &request, parent).await {
+    match ingest(&state.store, request, parent).await {
         Ok(outcome) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, encoding.content_type())],

@@ -4,8 +4,17 @@
 //! id)`. An insert batch is one transaction: it allocates one ingest sequence
 //! number per written row (see the [module docs](super) for why that makes
 //! `_xact_id` increase in commit order), resolves replace/merge/delete in
-//! memory (module `merge`), deletes, and upserts with multi-row statements.
-//! Either the whole batch commits or nothing does.
+//! memory (module `merge`), deletes, and upserts. Either the whole batch
+//! commits or nothing does.
+//!
+//! The work that needs no database happens before the batch takes the
+//! writer lock: replacing writes arrive as stored text already
+//! ([`super::json_text`]), and a batch that merges into no stored row is
+//! resolved and serialised up front. Such a batch, on a SQLite file, is
+//! then written by the dedicated connection of [`super::events_sqlite`]
+//! (the lock is what concurrent ingest waits for, and sqlx's per-argument
+//! hand-off to its worker thread doubled the time it was held); everything
+//! else goes through sqlx with multi-row statements.
 
 use std::collections::HashMap;
 

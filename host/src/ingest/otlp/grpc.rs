@@ -54,7 +54,7 @@ impl TraceService for Traces {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let request = request.into_inner();
-        match ingest(&self.store, &request, parent.as_deref()).await {
+        match ingest(&self.store, request, parent.as_deref()).await {
             Ok(outcome) => Ok(Response::new(super::http::response(&outcome))),
             Err(error @ IngestError::TooManySpans(_)) => {
                 Err(Status::invalid_argument(error.to_string()))

@@ -41,18 +41,24 @@ use serde_json::{Map, Value, json};
 
 /// One attribute value as JSON.
 pub fn any_value(value: &AnyValue) -> Value {
-    match &value.value {
+    owned_value(value.clone())
+}
+
+/// One attribute value as JSON, its strings moved rather than copied (the
+/// span's own attributes are most of what a request decodes to).
+pub fn owned_value(value: AnyValue) -> Value {
+    match value.value {
         None => Value::Null,
-        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => Value::from(*i),
+        Some(any_value::Value::StringValue(s)) => Value::String(s),
+        Some(any_value::Value::BoolValue(b)) => Value::Bool(b),
+        Some(any_value::Value::IntValue(i)) => Value::from(i),
         Some(any_value::Value::DoubleValue(d)) => {
-            serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number)
+            serde_json::Number::from_f64(d).map_or(Value::Null, Value::Number)
         }
         Some(any_value::Value::ArrayValue(array)) => {
-            Value::Array(array.values.iter().map(any_value).collect())
+            Value::Array(array.values.into_iter().map(owned_value).collect())
         }
-        Some(any_value::Value::KvlistValue(list)) => Value::Object(attributes(&list.values)),
+        Some(any_value::Value::KvlistValue(list)) => Value::Object(owned_attributes(list.values)),
         Some(any_value::Value::BytesValue(bytes)) => {
             Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
         }
@@ -95,14 +101,14 @@ pub fn bounded(resource: Map<String, Value>) -> Map<String, Value> {
 
 /// Key-value pairs as a JSON object (a later duplicate key wins).
 pub fn attributes(pairs: &[KeyValue]) -> Map<String, Value> {
+    owned_attributes(pairs.to_vec())
+}
+
+/// [`attributes`], moving the keys and values.
+pub fn owned_attributes(pairs: Vec<KeyValue>) -> Map<String, Value> {
     pairs
-        .iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value.as_ref().map_or(Value::Null, any_value),
-            )
-        })
+        .into_iter()
+        .map(|kv| (kv.key, kv.value.map_or(Value::Null, owned_value)))
         .collect()
 }
 
@@ -299,8 +305,9 @@ fn error_of(span: &Span) -> Option<Value> {
 
 /// The Herald event (an insert request's event object) for `span`, and the
 /// span's own `braintrust.parent`, if it names one.
-pub fn span_event(span: &Span, context: &Context) -> SpanEvent {
-    let mut bag = Bag(attributes(&span.attributes));
+pub fn span_event(mut span: Span, context: &Context) -> SpanEvent {
+    let mut bag = Bag(owned_attributes(std::mem::take(&mut span.attributes)));
+    let span = &span;
     let parent = bag
         .take("braintrust.parent")
         .and_then(|v| v.as_str().map(str::to_owned));
@@ -557,7 +564,7 @@ mod tests {
             .rev()
             .map(|i| string(&format!("gen_ai.prompt.{i}.content"), &format!("m{i}")))
             .collect();
-        let SpanEvent { event, .. } = span_event(&span_with(attributes), &Context::default());
+        let SpanEvent { event, .. } = span_event(span_with(attributes), &Context::default());
         let contents: Vec<&str> = event["input"]
             .as_array()
             .unwrap()
@@ -591,7 +598,7 @@ mod tests {
         assert_eq!(any_value(&list), json!({"a": "b"}));
         assert_eq!(any_value(&array), json!([3, "/w=="]));
         let SpanEvent { event, parent, .. } = span_event(
-            &span_with(vec![
+            span_with(vec![
                 string("braintrust.input_json", "{not json"),
                 string("braintrust.parent", "project_name:p"),
             ]),
@@ -612,7 +619,7 @@ mod tests {
             message: String::new(),
             code: StatusCode::Error as i32,
         });
-        let SpanEvent { event, .. } = span_event(&span, &Context::default());
+        let SpanEvent { event, .. } = span_event(span, &Context::default());
         assert_eq!(event["error"], "error");
         assert_eq!(event["span_parents"], json!([]));
         assert_eq!(event["root_span_id"], "01".repeat(16));

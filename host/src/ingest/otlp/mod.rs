@@ -133,7 +133,7 @@ async fn resolve(
 /// request's `x-bt-parent`, if any.
 pub async fn ingest(
     store: &Store,
-    request: &ExportTraceServiceRequest,
+    request: ExportTraceServiceRequest,
     header_parent: Option<&str>,
 ) -> Result<IngestOutcome, IngestError> {
     let total: usize = request
@@ -157,11 +157,10 @@ pub async fn ingest(
         }
     };
     let mut writes: HashMap<ObjectRef, Vec<EventWrite>> = HashMap::new();
-    for (r, resource_spans) in request.resource_spans.iter().enumerate() {
+    for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
         let resource = resource_spans
             .resource
-            .as_ref()
-            .map(|r| mapping::attributes(&r.attributes))
+            .map(|r| mapping::owned_attributes(r.attributes))
             .unwrap_or_default();
         // Kept with every span, so kept small: one huge resource attribute
         // must not be copied into thousands of rows.
@@ -170,7 +169,7 @@ pub async fn ingest(
             .get("braintrust.parent")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        for (s, scope_spans) in resource_spans.scope_spans.iter().enumerate() {
+        for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
             let context = mapping::Context {
                 resource: resource.clone(),
                 scope: scope_spans
@@ -184,7 +183,7 @@ pub async fn ingest(
                     })
                     .unwrap_or(Value::Null),
             };
-            for (i, span) in scope_spans.spans.iter().enumerate() {
+            for (i, span) in scope_spans.spans.into_iter().enumerate() {
                 let path = format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
                 if span.span_id.len() != 8 || span.trace_id.len() != 16 {
                     reject(
