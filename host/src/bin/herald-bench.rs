@@ -7,10 +7,6 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// The same allocator as the `herald` daemon, so the figures are the daemon's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Herald benchmarks.
 #[derive(Debug, Parser)]
 #[command(name = "herald-bench", about)]
