@@ -129,11 +129,16 @@ impl Plan {
         Self { rows }
     }
 
+    /// Whether some id's first write merges, so its stored row must be read.
+    fn merges_into_stored(&self) -> bool {
+        self.rows.iter().any(|(_, ops)| first_write_merges(ops))
+    }
+
     /// Ids whose first write merges, so the stored row must be read.
     fn needs_existing(&self) -> Vec<&str> {
         self.rows
             .iter()
-            .filter(|(_, ops)| matches!(ops.first(), Some(WriteOp::Merge { .. })))
+            .filter(|(_, ops)| first_write_merges(ops))
             .map(|(id, _)| id.as_str())
             .collect()
     }
@@ -169,6 +174,10 @@ impl Plan {
     }
 }
 
+fn first_write_merges(ops: &[WriteOp]) -> bool {
+    matches!(ops.first(), Some(WriteOp::Merge { .. }))
+}
+
 /// A batch's row writes, resolved as far as possible without the database.
 ///
 /// Resolving serialises the rows' JSON (and frees the parsed values), so it
@@ -186,7 +195,7 @@ enum Prepared {
 
 impl Prepared {
     fn new(plan: Plan, now: DbTime) -> Self {
-        if !plan.needs_existing().is_empty() {
+        if plan.merges_into_stored() {
             return Self::NeedsStoredRows(plan);
         }
         let (upserts, deletes) = plan.resolve(HashMap::new(), now);

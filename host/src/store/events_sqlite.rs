@@ -284,13 +284,9 @@ fn write_batch(
                 &row.root_span_id,
                 &row.is_root,
             ];
-            let json = row.json.iter().map(|v| v.as_ref().map(|t| t.as_str()));
-            let json: Vec<Option<&str>> = json.collect();
-            let values: Vec<&dyn rusqlite::ToSql> = head
-                .into_iter()
-                .chain(json.iter().map(|v| v as &dyn rusqlite::ToSql))
-                .collect();
-            insert.execute(values.as_slice()).map_err(|e| match &e {
+            let json = row.json.iter().map(|v| v as &dyn rusqlite::ToSql);
+            let values = rusqlite::params_from_iter(head.into_iter().chain(json));
+            insert.execute(values).map_err(|e| match &e {
                 // The project was deleted while the batch was in flight.
                 rusqlite::Error::SqliteFailure(f, _)
                     if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>

@@ -227,6 +227,14 @@ impl<'q> Encode<'q, Sqlite> for &'q JsonText {
     }
 }
 
+impl rusqlite::ToSql for JsonText {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Text(self.0.as_bytes()),
+        ))
+    }
+}
+
 impl Type<Postgres> for JsonText {
     fn type_info() -> PgTypeInfo {
         PgTypeInfo::with_name("jsonb")

@@ -321,17 +321,9 @@ async fn integers_past_64_bits_are_refused_not_rounded(backend: Backend) {
     let p = s.project("big-numbers").await;
     let body = r#"{"events": [{"input": "q"}, {"input": "q",
         "metadata": {"order_id": 123456789012345678901234, "ok": 18446744073709551615}}]}"#;
-    let resp = s
-        .client
-        .post(s.url(&format!("/v1/project_logs/{p}/insert")))
-        .bearer_auth(TEST_KEY)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let json: Value = resp.json().await.unwrap();
+    let (status, json) = s
+        .post_text(&format!("/v1/project_logs/{p}/insert"), body)
+        .await;
     let error = expect_error(status, &json, 400, "invalid_request");
     assert_eq!(error["path"], "events[1].metadata.order_id", "{json}");
     assert!(

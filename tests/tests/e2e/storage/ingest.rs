@@ -13,7 +13,6 @@ both_backends!(
     cursor_pages_and_version,
     experiments_and_datasets_hold_rows,
     events_as_written_by_any_client_read_back_alike,
-    an_insert_into_a_deleted_project_is_not_found,
 );
 
 /// The insert path stores each field as compact text straight from the
@@ -24,16 +23,9 @@ async fn events_as_written_by_any_client_read_back_alike(backend: Backend) {
     let s = TestServer::start(backend).await;
     let p = s.project("formatting").await;
     let body = "{\"events\": [\n  {\"id\" : \"a\",\n   \"input\" : { \"q\" : \"two  spaces\\nand a newline\", \"k\": 1, \"k\": 2 },\n   \"output\": [ 1.5e3 , true , null , \"\\u00e9\\\"\" ],\n   \"metadata\": {\"model\" : \"gpt\"} },\n  {\"id\": \"b\", \"input\": {\"x\": 1}},\n  {\"id\": \"b\", \"_is_merge\": true, \"input\": {\"y\": 2}}\n]}";
-    let resp = s
-        .client
-        .post(s.url(&format!("/v1/project_logs/{p}/insert")))
-        .bearer_auth(super::TEST_KEY)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let insert = format!("/v1/project_logs/{p}/insert");
+    let (status, answer) = s.post_text(&insert, body).await;
+    assert_eq!(status, 200, "{answer}");
     let rows = s.all_logs(&p).await;
     let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
     let a = row("a");
@@ -54,48 +46,15 @@ async fn events_as_written_by_any_client_read_back_alike(backend: Backend) {
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["events"].as_array().unwrap().len(), 1, "{page}");
     // A NUL anywhere is still refused with its path.
-    let resp = s
-        .client
-        .post(s.url(&format!("/v1/project_logs/{p}/insert")))
-        .bearer_auth(super::TEST_KEY)
-        .header("content-type", "application/json")
-        .body(r#"{"events": [{"id": "c", "input": {"list": ["ok", "n\u0000l"]}}]}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let error: Value = resp.json().await.unwrap();
+    let (status, error) = s
+        .post_text(
+            &insert,
+            r#"{"events": [{"id": "c", "input": {"list": ["ok", "n\u0000l"]}}]}"#,
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"]["path"], "events[0].input.list[1]", "{error}");
     assert_eq!(s.all_logs(&p).await.len(), 2);
-}
-
-/// A batch for a project deleted meanwhile is refused whole, as not found.
-async fn an_insert_into_a_deleted_project_is_not_found(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    let p = s.project("short-lived").await;
-    let id = uuid::Uuid::parse_str(&p).unwrap();
-    s.store.delete_project(id).await.unwrap();
-    let write = herald::store::validate_event(
-        herald::store::ObjectKind::ProjectLogs,
-        json!({"id": "x", "input": 1}),
-        "events[0]",
-    )
-    .unwrap();
-    let error = s
-        .store
-        .insert_events(herald::store::ObjectRef::project_logs(id), vec![write])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            herald::store::StoreError::NotFound {
-                kind: "project",
-                ..
-            }
-        ),
-        "{error:?}"
-    );
 }
 
 async fn full_row_round_trips(backend: Backend) {

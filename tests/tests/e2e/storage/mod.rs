@@ -318,6 +318,23 @@ impl TestServer {
         if let Some(body) = body {
             req = req.json(&body);
         }
+        Self::answer(req).await
+    }
+
+    /// Posts `body` as JSON text exactly as written (its formatting,
+    /// duplicate keys and number spellings reach the server unchanged).
+    pub async fn post_text(&self, path: &str, body: &str) -> (u16, Value) {
+        let req = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(TEST_KEY)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        Self::answer(req).await
+    }
+
+    /// Sends `req` and returns status and JSON body.
+    async fn answer(req: reqwest::RequestBuilder) -> (u16, Value) {
         let resp = req.send().await.expect("request is sent");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
