@@ -71,6 +71,10 @@ async fn export(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response 
             tracing::warn!(%error, "OTLP export failed to write");
             answer_error(503, "the database is unavailable; retry later", encoding)
         }
+        Err(error @ IngestError::Internal(_)) => {
+            tracing::error!(%error, "OTLP export failed");
+            answer_error(500, &error.to_string(), encoding)
+        }
     }
 }
 

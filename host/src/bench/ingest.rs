@@ -60,6 +60,29 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<Value> {
 /// Runs one backend and returns its figures.
 async fn measure(name: &str, url: &str, args: &IngestArgs) -> anyhow::Result<Value> {
     let store = Store::connect(url).await?;
+    let (addr, server) = serve_api(&store).await?;
+    let mut result = drive(name, &store, addr, args).await;
+    server.abort();
+    store.close().await;
+    if let Ok(figures) = &mut result
+        && args.otlp
+        && name == "sqlite"
+    {
+        let rest = figures["spans_per_sec"].as_f64().unwrap_or(1.0);
+        match super::ingest_otlp::measure(rest, args).await {
+            Ok(otlp) => figures["otlp"] = otlp,
+            Err(error) => result = Err(error),
+        }
+    }
+    result
+}
+
+/// Serves the API router over `store` on a loopback port (any key but
+/// [`KEY`] refused, the default request limits); the address and the
+/// server's task, to abort when done.
+pub(super) async fn serve_api(
+    store: &Store,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let state = AppState {
         limits: Limits::default(),
         ..AppState::new(
@@ -73,20 +96,7 @@ async fn measure(name: &str, url: &str, args: &IngestArgs) -> anyhow::Result<Val
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, api::router(state)).await;
     });
-    let mut result = drive(name, &store, addr, args).await;
-    if let Ok(figures) = &mut result
-        && args.otlp
-        && name == "sqlite"
-    {
-        let rest = figures["spans_per_sec"].as_f64().unwrap_or(1.0);
-        match super::ingest_otlp::measure(&store, addr, rest, args).await {
-            Ok(otlp) => figures["otlp"] = otlp,
-            Err(error) => result = Err(error),
-        }
-    }
-    server.abort();
-    store.close().await;
-    result
+    Ok((addr, server))
 }
 
 async fn drive(

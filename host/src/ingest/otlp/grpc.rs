@@ -65,6 +65,10 @@ impl TraceService for Traces {
                     "the database is unavailable; retry later",
                 ))
             }
+            Err(error @ IngestError::Internal(_)) => {
+                tracing::error!(%error, "OTLP/gRPC export failed");
+                Err(Status::internal(error.to_string()))
+            }
         }
     }
 }
@@ -96,7 +100,13 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "OTLP/gRPC listening on {address}");
     }
+    // HTTP/2's default window is 64 KiB a stream: a 500-span export
+    // (~600 KB) would wait for a dozen window updates on the way in. One
+    // message's worth per stream, two per connection, bounds what a client
+    // can have in flight at what the decoder accepts anyway.
     Server::builder()
+        .initial_stream_window_size(Some(MAX_MESSAGE_BYTES as u32))
+        .initial_connection_window_size(Some(2 * MAX_MESSAGE_BYTES as u32))
         .add_service(InterceptedService::new(service, check))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),

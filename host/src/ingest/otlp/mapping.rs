@@ -33,11 +33,13 @@
 //! kept as the string it is.
 
 use base64::Engine;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
+
+use super::metadata::{BraintrustMetadata, ObjectText, metadata_text};
 
 /// One attribute value as JSON.
 pub fn any_value(value: &AnyValue) -> Value {
@@ -112,13 +114,29 @@ pub fn owned_attributes(pairs: Vec<KeyValue>) -> Map<String, Value> {
         .collect()
 }
 
-/// What the resource and scope around a span say about it.
-#[derive(Debug, Clone, Default)]
+/// What the resource and scope around a span say about it, as the JSON
+/// text kept under `metadata.otel` (serialised once, not once per span).
+#[derive(Debug, Default)]
 pub struct Context {
-    /// The resource's attributes.
-    pub resource: Map<String, Value>,
+    /// The resource's attributes (`None` when it has none).
+    resource: Option<Box<RawValue>>,
     /// The instrumentation scope: `{name, version}`.
-    pub scope: Value,
+    scope: Option<Box<RawValue>>,
+}
+
+impl Context {
+    /// The context of the spans under `resource` and `scope`.
+    pub fn new(resource: &Map<String, Value>, scope: Option<&InstrumentationScope>) -> Self {
+        let text =
+            |value: &Value| serde_json::value::to_raw_value(value).expect("JSON values serialise");
+        Self {
+            resource: (!resource.is_empty())
+                .then(|| serde_json::value::to_raw_value(resource).expect("JSON values serialise")),
+            scope: scope.map(|scope| {
+                text(&json!({"name": short(&scope.name), "version": short(&scope.version)}))
+            }),
+        }
+    }
 }
 
 /// Reads attributes, taking each one that a rule maps out of the bag so
@@ -151,9 +169,12 @@ impl Bag {
     /// that string, as [`Bag::json`] does).
     fn json_verbatim(&mut self, key: &str) -> Option<Field> {
         match self.take(key)? {
-            Value::String(text) if serde_json::from_str::<&RawValue>(&text).is_ok() => Some(
-                Field::Verbatim(RawValue::from_string(text).expect("checked just above")),
-            ),
+            // One scan and a copy (checking, then taking the string as it
+            // is, would scan it twice).
+            Value::String(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
+                Ok(raw) => Some(Field::Verbatim(raw)),
+                Err(_) => Some(Field::Parsed(Value::String(text))),
+            },
             other => Some(Field::Parsed(other)),
         }
     }
@@ -214,10 +235,12 @@ enum Field {
 /// One span, mapped.
 #[derive(Debug)]
 pub struct SpanEvent {
-    /// The event, as the REST API would take it.
+    /// The event, as the REST API would take it, but for `verbatim`.
     pub event: Value,
-    /// Fields that are JSON text taken verbatim from `braintrust.*_json`
-    /// attributes (not in `event`); see [`crate::store::validate_mapped_event`].
+    /// Fields kept as JSON text, not in `event`: `metadata` (always; see
+    /// [`super::metadata`]) and those taken verbatim from
+    /// `braintrust.*_json` attributes; see
+    /// [`crate::store::validate_mapped_event`].
     pub verbatim: Vec<(&'static str, Box<RawValue>)>,
     /// The span's own `braintrust.parent`, if any.
     pub parent: Option<String>,
@@ -410,7 +433,27 @@ pub fn span_event(mut span: Span, context: &Context) -> SpanEvent {
     }
     merge_into(&mut metadata, bag.json("llm.invocation_parameters"));
     merge_into(&mut metadata, bag.json("metadata"));
-    merge_into(&mut metadata, bag.json("braintrust.metadata"));
+    // `braintrust.metadata` (JSON text of an object) stays text; a value
+    // that is not one stays in the bag, so it ends up under `otel`.
+    let braintrust_text = match bag.take("braintrust.metadata") {
+        Some(Value::String(text)) => Some(text),
+        Some(Value::Object(members)) => {
+            metadata.extend(members);
+            None
+        }
+        Some(other) => {
+            bag.0.insert("braintrust.metadata".into(), other);
+            None
+        }
+        None => None,
+    };
+    let braintrust_metadata = braintrust_text
+        .as_deref()
+        .and_then(BraintrustMetadata::parse);
+    if let (Some(text), None) = (&braintrust_text, &braintrust_metadata) {
+        bag.0
+            .insert("braintrust.metadata".into(), Value::String(text.clone()));
+    }
 
     let tags = bag.json("braintrust.tags").or_else(|| bag.take("tag.tags"));
 
@@ -420,35 +463,45 @@ pub fn span_event(mut span: Span, context: &Context) -> SpanEvent {
     let operation = bag.take("gen_ai.operation.name");
     // A span that names a model or carries GenAI messages is a model call
     // even without an operation name (older instrumentation sets none).
-    let names_a_model = metadata.contains_key("model") || genai_messages;
+    let names_a_model = metadata.contains_key("model")
+        || braintrust_metadata
+            .as_ref()
+            .is_some_and(|b| b.contains_key("model"))
+        || genai_messages;
     let kind = span_type(openinference_kind.as_ref(), operation.as_ref())
         .unwrap_or(if names_a_model { "llm" } else { "task" });
     span_attributes.insert("type".into(), Value::String(kind.into()));
     merge_into(&mut span_attributes, bag.json("braintrust.span_attributes"));
-    if let Some(operation) = operation {
-        metadata.insert("operation".into(), operation);
-    }
 
-    let mut otel = Map::new();
-    otel.insert("kind".into(), json!(span_kind_name(span.kind)));
+    let mut otel = ObjectText::new();
+    otel.value("kind", &json!(span_kind_name(span.kind)));
     if let Some(status) = &span.status
         && status.code != 0
     {
-        otel.insert(
-            "status".into(),
-            json!({"code": status.code, "message": status.message}),
+        otel.value(
+            "status",
+            &json!({"code": status.code, "message": status.message}),
         );
     }
-    if !context.scope.is_null() {
-        otel.insert("scope".into(), context.scope.clone());
+    if let Some(scope) = &context.scope {
+        otel.raw("scope", scope);
     }
-    if !context.resource.is_empty() {
-        otel.insert("resource".into(), Value::Object(context.resource.clone()));
+    if let Some(resource) = &context.resource {
+        otel.raw("resource", resource);
     }
     if !bag.0.is_empty() {
-        otel.insert("attributes".into(), Value::Object(bag.0));
+        otel.value("attributes", &Value::Object(std::mem::take(&mut bag.0)));
     }
-    metadata.insert("otel".into(), Value::Object(otel));
+    let otel = otel.finish();
+    let operation = operation.map(|operation| {
+        serde_json::value::to_raw_value(&operation).expect("JSON values serialise")
+    });
+    let mut own: Vec<(&str, &RawValue)> = Vec::with_capacity(2);
+    if let Some(operation) = &operation {
+        own.push(("operation", operation));
+    }
+    own.push(("otel", &otel));
+    let metadata = metadata_text(&metadata, braintrust_metadata.as_ref(), &own);
 
     let mut event = Map::new();
     let span_id = hex_id(&span.span_id);
@@ -495,8 +548,8 @@ pub fn span_event(mut span: Span, context: &Context) -> SpanEvent {
             }
         }
     }
+    verbatim.push(("metadata", metadata));
     event.insert("metrics".into(), Value::Object(metrics));
-    event.insert("metadata".into(), Value::Object(metadata));
     event.insert("span_attributes".into(), Value::Object(span_attributes));
     SpanEvent {
         event: Value::Object(event),
@@ -548,6 +601,15 @@ mod tests {
         }
     }
 
+    /// The whole event, text fields parsed back in.
+    fn whole(mapped: SpanEvent) -> (Value, Option<String>) {
+        let mut event = mapped.event;
+        for (name, raw) in mapped.verbatim {
+            event[name] = serde_json::from_str(raw.get()).unwrap();
+        }
+        (event, mapped.parent)
+    }
+
     fn span_with(attributes: Vec<KeyValue>) -> Span {
         Span {
             trace_id: vec![1; 16],
@@ -564,7 +626,7 @@ mod tests {
             .rev()
             .map(|i| string(&format!("gen_ai.prompt.{i}.content"), &format!("m{i}")))
             .collect();
-        let SpanEvent { event, .. } = span_event(span_with(attributes), &Context::default());
+        let (event, _) = whole(span_event(span_with(attributes), &Context::default()));
         let contents: Vec<&str> = event["input"]
             .as_array()
             .unwrap()
@@ -597,13 +659,13 @@ mod tests {
         };
         assert_eq!(any_value(&list), json!({"a": "b"}));
         assert_eq!(any_value(&array), json!([3, "/w=="]));
-        let SpanEvent { event, parent, .. } = span_event(
+        let (event, parent) = whole(span_event(
             span_with(vec![
                 string("braintrust.input_json", "{not json"),
                 string("braintrust.parent", "project_name:p"),
             ]),
             &Context::default(),
-        );
+        ));
         assert_eq!(event["input"], "{not json");
         assert_eq!(parent.as_deref(), Some("project_name:p"));
         assert!(
@@ -613,13 +675,45 @@ mod tests {
     }
 
     #[test]
+    fn braintrust_metadata_wins_over_mapped_keys_and_a_non_object_is_kept() {
+        let (event, _) = whole(span_event(
+            span_with(vec![
+                string("gen_ai.request.model", "gpt-4o"),
+                string("gen_ai.request.temperature", "0.2"),
+                string("gen_ai.operation.name", "chat"),
+                string(
+                    "braintrust.metadata",
+                    r#"{"model": "mine", "operation": "theirs", "otel": 1}"#,
+                ),
+            ]),
+            &Context::default(),
+        ));
+        let metadata = &event["metadata"];
+        assert_eq!(metadata["model"], "mine", "{event}");
+        assert_eq!(metadata["temperature"], "0.2");
+        assert_eq!(metadata["operation"], "chat", "Herald's own key wins");
+        assert_eq!(metadata["otel"]["kind"], "unspecified");
+
+        let (event, _) = whole(span_event(
+            span_with(vec![
+                string("braintrust.metadata", "[1, 2]"),
+                string("braintrust.metadata.model", "m"),
+            ]),
+            &Context::default(),
+        ));
+        let kept = &event["metadata"]["otel"]["attributes"];
+        assert_eq!(kept["braintrust.metadata"], "[1, 2]", "{event}");
+        assert_eq!(kept["braintrust.metadata.model"], "m");
+    }
+
+    #[test]
     fn an_error_status_without_an_exception_is_the_error() {
         let mut span = span_with(Vec::new());
         span.status = Some(Status {
             message: String::new(),
             code: StatusCode::Error as i32,
         });
-        let SpanEvent { event, .. } = span_event(span, &Context::default());
+        let (event, _) = whole(span_event(span, &Context::default()));
         assert_eq!(event["error"], "error");
         assert_eq!(event["span_parents"], json!([]));
         assert_eq!(event["root_span_id"], "01".repeat(16));

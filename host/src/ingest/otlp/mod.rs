@@ -20,6 +20,7 @@
 pub mod grpc;
 pub mod http;
 pub mod mapping;
+mod metadata;
 
 use std::collections::HashMap;
 
@@ -55,6 +56,10 @@ pub enum IngestError {
     /// The database failed (retryable).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Mapping or validating the spans failed unexpectedly (a bug: the
+    /// worker thread panicked); nothing of the request was written.
+    #[error("internal error while {0}")]
+    Internal(&'static str),
 }
 
 /// Where a span's parent says it goes.
@@ -129,6 +134,51 @@ async fn resolve(
     Ok(found)
 }
 
+/// One span of a request, mapped (its parent being its own
+/// `braintrust.parent` or its resource's), or why it was refused.
+struct MappedSpan {
+    /// Its place in the request, counting every span.
+    index: usize,
+    /// `resourceSpans[r].scopeSpans[s].spans[i]`.
+    path: String,
+    /// The mapped span, or why it cannot be mapped.
+    event: Result<mapping::SpanEvent, String>,
+}
+
+/// Maps every span of `request`, moving its strings rather than copying.
+fn map_spans(request: ExportTraceServiceRequest) -> Vec<MappedSpan> {
+    let mut mapped = Vec::new();
+    for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
+        let resource = resource_spans
+            .resource
+            .map(|r| mapping::owned_attributes(r.attributes))
+            .unwrap_or_default();
+        // Kept with every span, so kept small: one huge resource attribute
+        // must not be copied into thousands of rows.
+        let resource = mapping::bounded(resource);
+        let resource_parent = resource
+            .get("braintrust.parent")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
+            let context = mapping::Context::new(&resource, scope_spans.scope.as_ref());
+            for (i, span) in scope_spans.spans.into_iter().enumerate() {
+                let path = format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
+                let event = if span.span_id.len() != 8 || span.trace_id.len() != 16 {
+                    Err("the span id must be 8 bytes and the trace id 16".to_string())
+                } else {
+                    let mut event = mapping::span_event(span, &context);
+                    event.parent = event.parent.or_else(|| resource_parent.clone());
+                    Ok(event)
+                };
+                let index = mapped.len();
+                mapped.push(MappedSpan { index, path, event });
+            }
+        }
+    }
+    mapped
+}
+
 /// Maps and writes every span of `request`; `header_parent` is the
 /// request's `x-bt-parent`, if any.
 pub async fn ingest(
@@ -145,77 +195,57 @@ pub async fn ingest(
     if total > MAX_SPANS_PER_REQUEST {
         return Err(IngestError::TooManySpans(total));
     }
+    // Mapping and validation are CPU work on every span: they run on a
+    // blocking thread, so a large request does not hold up the runtime
+    // threads that serve the other requests and hand batches to the writer.
+    let mapped = tokio::task::spawn_blocking(move || map_spans(request))
+        .await
+        .map_err(|_| IngestError::Internal("mapping the spans"))?;
     let mut router = Router {
         store,
         resolved: HashMap::new(),
     };
-    let mut outcome = IngestOutcome::default();
-    let reject = |outcome: &mut IngestOutcome, reason: String| {
-        outcome.rejected += 1;
-        if outcome.error_message.is_empty() {
-            outcome.error_message = reason;
-        }
-    };
-    let mut writes: HashMap<ObjectRef, Vec<EventWrite>> = HashMap::new();
-    for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let resource = resource_spans
-            .resource
-            .map(|r| mapping::owned_attributes(r.attributes))
-            .unwrap_or_default();
-        // Kept with every span, so kept small: one huge resource attribute
-        // must not be copied into thousands of rows.
-        let resource = mapping::bounded(resource);
-        let resource_parent = resource
-            .get("braintrust.parent")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
-            let context = mapping::Context {
-                resource: resource.clone(),
-                scope: scope_spans
-                    .scope
-                    .as_ref()
-                    .map(|scope| {
-                        serde_json::json!({
-                            "name": mapping::short(&scope.name),
-                            "version": mapping::short(&scope.version),
-                        })
-                    })
-                    .unwrap_or(Value::Null),
-            };
-            for (i, span) in scope_spans.spans.into_iter().enumerate() {
-                let path = format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
-                if span.span_id.len() != 8 || span.trace_id.len() != 16 {
-                    reject(
-                        &mut outcome,
-                        format!("{path}: the span id must be 8 bytes and the trace id 16"),
-                    );
-                    continue;
-                }
-                let mapping::SpanEvent {
-                    event,
-                    verbatim,
-                    parent: own_parent,
-                } = mapping::span_event(span, &context);
-                let parent = own_parent
-                    .as_deref()
-                    .or(resource_parent.as_deref())
-                    .or(header_parent);
-                let object = match resolve(&mut router, parent).await? {
-                    Ok(object) => object,
-                    Err(reason) => {
-                        reject(&mut outcome, format!("{path}: {reason}"));
-                        continue;
-                    }
-                };
-                let kind = object.kind;
-                match validate_mapped_event(kind, event, &verbatim, &path) {
-                    Ok(write) => writes.entry(object).or_default().push(write),
-                    Err(error) => reject(&mut outcome, error.to_string()),
-                }
+    let mut refused = Vec::new();
+    let mut routed = Vec::with_capacity(mapped.len());
+    for span in mapped {
+        let MappedSpan { index, path, event } = span;
+        let event = match event {
+            Ok(event) => event,
+            Err(reason) => {
+                refused.push((index, format!("{path}: {reason}")));
+                continue;
             }
+        };
+        let parent = event.parent.as_deref().or(header_parent);
+        match resolve(&mut router, parent).await? {
+            Ok(object) => routed.push((index, path, object, event)),
+            Err(reason) => refused.push((index, format!("{path}: {reason}"))),
         }
     }
+    let (writes, invalid) = tokio::task::spawn_blocking(move || {
+        let mut writes: HashMap<ObjectRef, Vec<EventWrite>> = HashMap::new();
+        let mut invalid = Vec::new();
+        for (index, path, object, span) in routed {
+            match validate_mapped_event(object.kind, span.event, &span.verbatim, &path) {
+                Ok(write) => writes.entry(object).or_default().push(write),
+                Err(error) => invalid.push((index, error.to_string())),
+            }
+        }
+        (writes, invalid)
+    })
+    .await
+    .map_err(|_| IngestError::Internal("validating the spans"))?;
+    refused.extend(invalid);
+    let mut outcome = IngestOutcome {
+        rejected: refused.len(),
+        // The first refused span in request order.
+        error_message: refused
+            .into_iter()
+            .min_by_key(|(index, _)| *index)
+            .map(|(_, reason)| reason)
+            .unwrap_or_default(),
+        ..IngestOutcome::default()
+    };
     for (object, batch) in writes {
         let n = batch.len();
         store.insert_events(object, batch).await?;
