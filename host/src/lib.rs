@@ -15,15 +15,16 @@
 //! * [`export`]: export batches: their rows, custom queries, JSON Lines and Parquet;
 //! * [`ingest`]: OpenTelemetry (OTLP over HTTP and gRPC) into the store;
 //! * [`api`]: the HTTP API;
-//! * [`bench`]: the benchmarks behind `herald-bench`;
 //! * [`authoring`]: the plugin author's loop (`plugins test`, `plugins new`);
 //! * [`private_files`]: the data directory and its files, readable by Herald alone;
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
+//!
+//! The benchmarks (`herald-bench`) and the test kit (a loopback S3 server)
+//! are crates of their own beside this one, so the daemon links neither.
 
 pub mod api;
 pub mod authoring;
 pub mod automations;
-pub mod bench;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

@@ -3,7 +3,7 @@
 //! restarted daemon finishes the export with every row in the bucket
 //! exactly once.
 
-use herald::bench::s3_server::LoopbackS3;
+use herald_testkit::s3_server::LoopbackS3;
 use serde_json::json;
 
 use super::{BUCKET, export_config, rows_by_id, spans};

@@ -2,7 +2,7 @@
 //! and reports S3's own error when a step fails; the secret access key is
 //! redacted and kept; the export path cannot change.
 
-use herald::bench::s3_server::LoopbackS3;
+use herald_testkit::s3_server::LoopbackS3;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -93,7 +93,7 @@ async fn test_endpoint_secrets_and_the_immutable_path() {
     assert_eq!(check["ok"], true, "the kept secret still works: {check}");
     let logs = h.daemon.logs();
     assert!(
-        !logs.contains(herald::bench::s3_server::SECRET_ACCESS_KEY),
+        !logs.contains(herald_testkit::s3_server::SECRET_ACCESS_KEY),
         "no secret in logs"
     );
 

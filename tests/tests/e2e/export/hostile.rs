@@ -3,7 +3,7 @@
 //! bounded, the automation is paused after the retry schedule with the
 //! reason, and it stays paused after a restart instead of running again.
 
-use herald::bench::s3_server::LoopbackS3;
+use herald_testkit::s3_server::LoopbackS3;
 use serde_json::json;
 
 use super::{BUCKET, export_config, spans};

@@ -1,6 +1,6 @@
 //! S3 export end to end (`docs/export.md` is the contract), against a real
 //! S3 server on loopback that checks SigV4 signatures
-//! (`herald::bench::s3_server`).
+//! (`herald_testkit::s3_server`).
 //!
 //! * [`scheduled`]: the real daemon drains a backlog batch after batch,
 //!   with deterministic keys, and starts the next run at once;

@@ -2,7 +2,7 @@
 //! backlog in batches of `batch_size`, one object per batch, and then waits
 //! for its interval.
 
-use herald::bench::s3_server::LoopbackS3;
+use herald_testkit::s3_server::LoopbackS3;
 use serde_json::json;
 
 use super::{BUCKET, export_config, rows_by_id, spans};

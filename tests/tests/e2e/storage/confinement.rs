@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use herald::bench::s3_server::LoopbackS3;
 use herald::store::{QueryLimits, StoreError};
+use herald_testkit::s3_server::LoopbackS3;
 use reqwest::Method;
 use serde_json::{Value, json};
 

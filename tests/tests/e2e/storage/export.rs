@@ -5,7 +5,7 @@
 //! again (and says so in the history), custom queries cannot leave their
 //! project or write, and one that would run forever is stopped.
 
-use herald::bench::s3_server::LoopbackS3;
+use herald_testkit::s3_server::LoopbackS3;
 use reqwest::Method;
 use serde_json::{Value, json};
 

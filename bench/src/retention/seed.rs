@@ -11,7 +11,7 @@ use chrono::{SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use super::{OLD_DAYS, RetentionArgs, SEED_BATCH, round2};
-use crate::store::{EventWrite, ObjectKind, ObjectRef, Store, validate_event};
+use herald::store::{EventWrite, ObjectKind, ObjectRef, Store, validate_event};
 
 /// Old and recent span counts: the old ones rounded to whole traces.
 pub(super) fn split(args: &RetentionArgs) -> (usize, usize) {

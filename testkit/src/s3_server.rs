@@ -29,7 +29,7 @@ use s3s::dto::{
 };
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
-use crate::automations::config::ExportConfig;
+use herald::automations::config::ExportConfig;
 
 /// `s3s-fs` with S3's bucket checks on writes: the operations the daemon
 /// and the tests use, forwarded.
@@ -154,7 +154,7 @@ impl LoopbackS3 {
         config["interval_seconds"] = 60.into();
         let config: ExportConfig =
             serde_json::from_value(config).expect("the loopback destination is a valid config");
-        crate::capabilities::s3::build_client(&config, true).await
+        herald::capabilities::s3::build_client(&config, true).await
     }
 
     /// Creates `bucket`.

@@ -27,10 +27,10 @@ use super::daemon::{Api, InProcessDaemon};
 use super::memory::{Memory, RssSampler, mb};
 use super::retention::RetentionArgs;
 use super::retention::seed::{now_rfc3339, seed_in_child, seed_span, sqlite_url};
-use super::s3_server::LoopbackS3;
 use super::scratch_schema::ScratchSchema;
-use crate::config::Overrides;
-use crate::store::Store;
+use herald::config::Overrides;
+use herald::store::Store;
+use herald_testkit::s3_server::LoopbackS3;
 
 /// Options of the export benchmark.
 #[derive(Debug, Clone, clap::Args)]

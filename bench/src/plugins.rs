@@ -12,9 +12,9 @@
 //!   from source by their scripts, delivering to the same receiver.
 
 use super::Percentiles;
-use crate::plugins::{AlertRequest, PluginRuntime, RuntimeConfig};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use herald::plugins::{AlertRequest, PluginRuntime, RuntimeConfig};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -79,14 +79,14 @@ const SECRET_KEY: &[u8] = b"bench-secret-key-0123456789abcdef";
 pub async fn run(args: PluginsArgs) -> anyhow::Result<Value> {
     let receiver = start_receiver().await?;
     let plugins_dir = tempfile_dir()?;
-    let noop = Path::new(crate::plugins::GUEST_ARTIFACTS_DIR).join("fixture_noop.wasm");
+    let noop = Path::new(herald::plugins::GUEST_ARTIFACTS_DIR).join("fixture_noop.wasm");
     std::fs::copy(&noop, plugins_dir.join("noop.wasm"))
         .map_err(|e| anyhow::anyhow!("copying {}: {e}", noop.display()))?;
     let with_examples = !args.noop_only && args.example_iterations > 0;
     if with_examples {
         build_examples(&plugins_dir)?;
     }
-    let loopback = crate::plugins::PluginPolicy {
+    let loopback = herald::plugins::PluginPolicy {
         allowed_hosts: Some(vec!["127.0.0.1".into()]),
         ..Default::default()
     };

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{FileConfig, Overrides, Settings};
+use herald::config::{FileConfig, Overrides, Settings};
 
 /// The API key the benchmarks' daemons accept.
 pub const KEY: &str = "bench-key-0123456789";
@@ -34,7 +34,7 @@ impl InProcessDaemon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(crate::server::run_on(settings, listener, async {
+        let task = tokio::spawn(herald::server::run_on(settings, listener, async {
             let _ = stopped.await;
         }));
         Ok(Self { base, stop, task })

@@ -1,7 +1,7 @@
 //! `herald-bench alerts`: alert latency, from the ingest of a matching span
 //! to the webhook's arrival at a receiver, under a steady background load.
 //!
-//! Runs the real daemon in-process ([`crate::server::run_on`]) over a fresh
+//! Runs the real daemon in-process ([`herald::server::run_on`]) over a fresh
 //! database (a SQLite file in a temporary data directory, and a fresh schema
 //! in the PostgreSQL database named by `--postgres-url` /
 //! `HERALD_BENCH_DATABASE_URL` when set), with the bundled webhook plugin
@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::Percentiles;
 use super::daemon::{Api, InProcessDaemon};
-use crate::config::Overrides;
+use herald::config::Overrides;
 
 /// Options of the alert latency benchmark.
 #[derive(Debug, Clone, clap::Args)]

@@ -12,7 +12,6 @@ mod ingest_otlp;
 mod memory;
 pub mod plugins;
 pub mod retention;
-pub mod s3_server;
 pub mod scratch_schema;
 
 use std::time::Duration;

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 pub use super::ingest_load::IngestArgs;
 use super::ingest_load::{KEY, span};
 use super::scratch_schema::ScratchSchema;
-use crate::api::{self, ApiKeys, AppState, Limits};
-use crate::store::{ObjectRef, Store, XactRange};
+use herald::api::{self, ApiKeys, AppState, Limits};
+use herald::store::{ObjectRef, Store, XactRange};
 
 /// Runs the benchmark, prints human-readable figures, and returns them as
 /// JSON: `{"spans":…, "batch":…, "span_bytes":…, "sqlite": {…},
@@ -88,7 +88,7 @@ pub(super) async fn serve_api(
         ..AppState::new(
             store.clone(),
             ApiKeys::new([KEY]),
-            crate::plugins::PluginRuntime::without_plugins().await?,
+            herald::plugins::PluginRuntime::without_plugins().await?,
         )
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

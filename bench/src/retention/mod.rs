@@ -10,7 +10,7 @@
 //!    in its own process so that its memory (SQLite's cache, the generated
 //!    batches) never shows in the figures of the measured one.
 //! 2. **Daemon.** This process then runs the whole daemon in-process
-//!    ([`crate::server::run_on`]) on that file and creates a retention
+//!    ([`herald::server::run_on`]) on that file and creates a retention
 //!    automation (`project_logs`, `retention_days: 30`, the plugin's default
 //!    batch size) through the API.
 //! 3. **Load.** Background ingest of `--ingest-rate` spans/s over HTTP,
@@ -46,8 +46,8 @@ use seed::{file_size, live_span, merge, now_rfc3339, seed_in_child, seed_span, s
 
 use super::Percentiles;
 use super::daemon::{Api, InProcessDaemon};
-use crate::config::Overrides;
-use crate::store::{ObjectRef, Store, XactRange};
+use herald::config::Overrides;
+use herald::store::{ObjectRef, Store, XactRange};
 
 /// Options of the retention benchmark.
 #[derive(Debug, Clone, clap::Args)]

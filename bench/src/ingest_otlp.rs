@@ -24,7 +24,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use super::ingest_load::{IngestArgs, KEY, span};
-use crate::store::{DbTime, JSON_FIELDS, ObjectRef, Store, XactRange};
+use herald::store::{DbTime, JSON_FIELDS, ObjectRef, Store, XactRange};
 
 fn attribute(key: &str, value: &Value) -> KeyValue {
     KeyValue {
@@ -348,9 +348,9 @@ pub(super) async fn measure(rest: f64, args: &IngestArgs) -> anyhow::Result<Valu
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let grpc_addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let authorize: crate::ingest::otlp::grpc::Authorize =
-        Arc::new(|value| crate::api::auth::bearer_token(value) == Some(KEY));
-    let server = tokio::spawn(crate::ingest::otlp::grpc::serve(
+    let authorize: herald::ingest::otlp::grpc::Authorize =
+        Arc::new(|value| herald::api::auth::bearer_token(value) == Some(KEY));
+    let server = tokio::spawn(herald::ingest::otlp::grpc::serve(
         listener,
         store.clone(),
         authorize,
