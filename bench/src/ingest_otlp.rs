@@ -89,14 +89,23 @@ fn batches<T>(args: &IngestArgs, build: impl Fn(std::ops::Range<usize>) -> T) ->
         .collect()
 }
 
-/// Sends every batch with `send` from `args.concurrency` tasks; spans/s.
-async fn drive<T, F, Fut>(args: &IngestArgs, batches: Vec<T>, send: F) -> anyhow::Result<f64>
+/// Sends a one-span warm-up (opening the connection, untimed), then every
+/// batch, encoded before the clock starts, with `send` from
+/// `args.concurrency` tasks, and checks that `project` holds every span;
+/// spans/s.
+async fn drive<F, Fut>(
+    args: &IngestArgs,
+    store: &Store,
+    project: uuid::Uuid,
+    send: F,
+) -> anyhow::Result<f64>
 where
-    T: Send + Sync + 'static,
-    F: Fn(Arc<Vec<T>>, usize) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(bytes::Bytes) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
-    let batches = Arc::new(batches);
+    let encode = |range| bytes::Bytes::from(request(range).encode_to_vec());
+    send(encode(args.spans..args.spans + 1)).await?;
+    let batches = Arc::new(batches(args, encode));
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -108,14 +117,16 @@ where
                 if i >= batches.len() {
                     return Ok::<_, anyhow::Error>(());
                 }
-                send(batches.clone(), i).await?;
+                send(batches[i].clone()).await?;
             }
         }));
     }
     for task in tasks {
         task.await??;
     }
-    Ok(args.spans as f64 / started.elapsed().as_secs_f64())
+    let rate = args.spans as f64 / started.elapsed().as_secs_f64();
+    check_count(store, project, args.spans + 1).await?;
+    Ok(rate)
 }
 
 async fn check_count(store: &Store, project: uuid::Uuid, expected: usize) -> anyhow::Result<()> {
@@ -135,16 +146,10 @@ pub(super) async fn http(
     args: &IngestArgs,
 ) -> anyhow::Result<f64> {
     let (project, _) = store.create_project("bench-otlp-http", None).await?;
-    let bodies = batches(args, |range| {
-        bytes::Bytes::from(request(range).encode_to_vec())
-    });
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/otel/v1/traces");
-    let warm_up = Arc::new(vec![bytes::Bytes::from(
-        request(args.spans..args.spans + 1).encode_to_vec(),
-    )]);
     let parent = format!("project_id:{}", project.id);
-    let send = move |bodies: Arc<Vec<bytes::Bytes>>, i: usize| {
+    let send = move |body: bytes::Bytes| {
         let (client, url, parent) = (client.clone(), url.clone(), parent.clone());
         async move {
             let response = client
@@ -152,7 +157,7 @@ pub(super) async fn http(
                 .bearer_auth(KEY)
                 .header("content-type", "application/x-protobuf")
                 .header("x-bt-parent", parent)
-                .body(bodies[i].clone())
+                .body(body)
                 .send()
                 .await?;
             let status = response.status();
@@ -166,10 +171,7 @@ pub(super) async fn http(
             Ok(())
         }
     };
-    send(warm_up, 0).await?;
-    let rate = drive(args, bodies, send).await?;
-    check_count(store, project.id, args.spans + 1).await?;
-    Ok(rate)
+    drive(args, store, project.id, send).await
 }
 
 /// A gRPC codec for `TraceService/Export` that sends requests encoded
@@ -225,19 +227,16 @@ pub(super) async fn grpc(
     args: &IngestArgs,
 ) -> anyhow::Result<f64> {
     let (project, _) = store.create_project("bench-otlp-grpc", None).await?;
-    let encode = |range| bytes::Bytes::from(request(range).encode_to_vec());
-    let requests = batches(args, encode);
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
         .await
         .context("connecting to OTLP/gRPC")?;
     let client = tonic::client::Grpc::new(channel).max_encoding_message_size(64 << 20);
-    let warm_up = Arc::new(vec![encode(args.spans..args.spans + 1)]);
     let parent = format!("project_id:{}", project.id);
-    let send = move |requests: Arc<Vec<bytes::Bytes>>, i: usize| {
+    let send = move |body: bytes::Bytes| {
         let (mut client, parent) = (client.clone(), parent.clone());
         async move {
-            let mut request = tonic::Request::new(requests[i].clone());
+            let mut request = tonic::Request::new(body);
             let metadata = request.metadata_mut();
             metadata.insert("authorization", format!("Bearer {KEY}").parse()?);
             metadata.insert("x-bt-parent", parent.parse()?);
@@ -253,10 +252,7 @@ pub(super) async fn grpc(
             Ok(())
         }
     };
-    send(warm_up, 0).await?;
-    let rate = drive(args, requests, send).await?;
-    check_count(store, project.id, args.spans + 1).await?;
-    Ok(rate)
+    drive(args, store, project.id, send).await
 }
 
 /// The rows straight into SQLite: same schema (a migrated database), same
