@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, QueryParams, parse_id};
@@ -101,6 +102,24 @@ pub struct ListObjects {
     pub starting_after: Option<String>,
 }
 
+impl ListObjects {
+    /// The project and the store's list parameters, `name` being the
+    /// experiment's or dataset's name filter (each route reads its own).
+    fn into_params(self, name: Option<String>) -> Result<(Option<Uuid>, ListParams), ApiError> {
+        let project_id = self
+            .project_id
+            .as_deref()
+            .map(|p| parse_id(p, "project_id"))
+            .transpose()?;
+        let params = ListParams {
+            limit: self.limit,
+            name,
+            starting_after: starting_after(&self.starting_after)?,
+        };
+        Ok((project_id, params))
+    }
+}
+
 fn check_metadata(metadata: &Option<Value>) -> Result<(), ApiError> {
     match metadata {
         None | Some(Value::Object(_)) | Some(Value::Null) => Ok(()),
@@ -155,18 +174,10 @@ pub async fn create_experiment(
     responses((status = 200, body = ObjectList<Experiment>), (status = 400, body = ErrorBody)))]
 pub async fn list_experiments(
     State(state): State<AppState>,
-    QueryParams(q): QueryParams<ListObjects>,
+    QueryParams(mut q): QueryParams<ListObjects>,
 ) -> Result<Json<ObjectList<Experiment>>, ApiError> {
-    let project_id = q
-        .project_id
-        .as_deref()
-        .map(|p| parse_id(p, "project_id"))
-        .transpose()?;
-    let params = ListParams {
-        limit: q.limit,
-        name: q.experiment_name,
-        starting_after: starting_after(&q.starting_after)?,
-    };
+    let name = q.experiment_name.take();
+    let (project_id, params) = q.into_params(name)?;
     let objects = state.store.list_experiments(project_id, &params).await?;
     Ok(Json(ObjectList { objects }))
 }
@@ -223,18 +234,10 @@ pub async fn create_dataset(
     responses((status = 200, body = ObjectList<Dataset>), (status = 400, body = ErrorBody)))]
 pub async fn list_datasets(
     State(state): State<AppState>,
-    QueryParams(q): QueryParams<ListObjects>,
+    QueryParams(mut q): QueryParams<ListObjects>,
 ) -> Result<Json<ObjectList<Dataset>>, ApiError> {
-    let project_id = q
-        .project_id
-        .as_deref()
-        .map(|p| parse_id(p, "project_id"))
-        .transpose()?;
-    let params = ListParams {
-        limit: q.limit,
-        name: q.dataset_name,
-        starting_after: starting_after(&q.starting_after)?,
-    };
+    let name = q.dataset_name.take();
+    let (project_id, params) = q.into_params(name)?;
     let objects = state.store.list_datasets(project_id, &params).await?;
     Ok(Json(ObjectList { objects }))
 }

@@ -101,14 +101,7 @@ impl Store {
 
     /// The experiment with this id.
     pub async fn experiment(&self, id: Uuid) -> Result<Experiment, StoreError> {
-        let sql = format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE id = $1");
-        let found = dispatch!(self, |pool, DB| {
-            sqlx::query_as::<DB, Experiment>(&sql)
-                .bind(DbId(id))
-                .fetch_optional(pool)
-                .await?
-        });
-        found.ok_or_else(|| StoreError::not_found("experiment", id))
+        self.container(id).await
     }
 
     /// Lists experiments, newest first, optionally of one project.
@@ -117,52 +110,12 @@ impl Store {
         project_id: Option<Uuid>,
         params: &ListParams,
     ) -> Result<Vec<Experiment>, StoreError> {
-        let (after_created, after_id) = match params.starting_after {
-            Some(id) => {
-                let e = self.experiment(id).await?;
-                (Some(e.created), Some(DbId(e.id)))
-            }
-            None => (None, None),
-        };
-        let sql = format!(
-            "SELECT {EXPERIMENT_COLUMNS} FROM experiments \
-             WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR name = $2) \
-             AND ($3 IS NULL OR created < $3 OR (created = $3 AND id < $4)) \
-             ORDER BY created DESC, id DESC LIMIT $5"
-        );
-        let limit = i64::from(params.limit.unwrap_or(MAX_LIST_LIMIT).min(MAX_LIST_LIMIT));
-        Ok(dispatch!(self, |pool, DB| {
-            sqlx::query_as::<DB, Experiment>(&sql)
-                .bind(project_id.map(DbId))
-                .bind(params.name.as_deref())
-                .bind(after_created)
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }))
+        self.list_containers(project_id, params).await
     }
 
     /// Deletes an experiment and its events.
     pub async fn delete_experiment(&self, id: Uuid) -> Result<Experiment, StoreError> {
-        let experiment = self.experiment(id).await?;
-        let kind = ObjectKind::Experiment.as_str();
-        let _guard = self.write_guard().await;
-        dispatch!(self, |pool, DB| {
-            let mut tx = pool.begin().await?;
-            sqlx::query::<DB>("DELETE FROM events WHERE object_type = $1 AND object_id = $2")
-                .bind(kind)
-                .bind(DbId(id))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query::<DB>("DELETE FROM experiments WHERE id = $1")
-                .bind(DbId(id))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        });
-        tracing::info!(experiment_id = %id, "experiment deleted");
-        Ok(experiment)
+        self.delete_container(id).await
     }
 
     /// Creates a dataset, or returns the existing one with the same name in
@@ -211,14 +164,7 @@ impl Store {
 
     /// The dataset with this id.
     pub async fn dataset(&self, id: Uuid) -> Result<Dataset, StoreError> {
-        let sql = format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = $1");
-        let found = dispatch!(self, |pool, DB| {
-            sqlx::query_as::<DB, Dataset>(&sql)
-                .bind(DbId(id))
-                .fetch_optional(pool)
-                .await?
-        });
-        found.ok_or_else(|| StoreError::not_found("dataset", id))
+        self.container(id).await
     }
 
     /// Lists datasets, newest first, optionally of one project.
@@ -227,52 +173,12 @@ impl Store {
         project_id: Option<Uuid>,
         params: &ListParams,
     ) -> Result<Vec<Dataset>, StoreError> {
-        let (after_created, after_id) = match params.starting_after {
-            Some(id) => {
-                let d = self.dataset(id).await?;
-                (Some(d.created), Some(DbId(d.id)))
-            }
-            None => (None, None),
-        };
-        let sql = format!(
-            "SELECT {DATASET_COLUMNS} FROM datasets \
-             WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR name = $2) \
-             AND ($3 IS NULL OR created < $3 OR (created = $3 AND id < $4)) \
-             ORDER BY created DESC, id DESC LIMIT $5"
-        );
-        let limit = i64::from(params.limit.unwrap_or(MAX_LIST_LIMIT).min(MAX_LIST_LIMIT));
-        Ok(dispatch!(self, |pool, DB| {
-            sqlx::query_as::<DB, Dataset>(&sql)
-                .bind(project_id.map(DbId))
-                .bind(params.name.as_deref())
-                .bind(after_created)
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        }))
+        self.list_containers(project_id, params).await
     }
 
     /// Deletes a dataset and its rows.
     pub async fn delete_dataset(&self, id: Uuid) -> Result<Dataset, StoreError> {
-        let dataset = self.dataset(id).await?;
-        let kind = ObjectKind::Dataset.as_str();
-        let _guard = self.write_guard().await;
-        dispatch!(self, |pool, DB| {
-            let mut tx = pool.begin().await?;
-            sqlx::query::<DB>("DELETE FROM events WHERE object_type = $1 AND object_id = $2")
-                .bind(kind)
-                .bind(DbId(id))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query::<DB>("DELETE FROM datasets WHERE id = $1")
-                .bind(DbId(id))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        });
-        tracing::info!(dataset_id = %id, "dataset deleted");
-        Ok(dataset)
+        self.delete_container(id).await
     }
 
     /// The [`ObjectRef`] of the object of `kind` with `id` (a project's id
@@ -306,5 +212,114 @@ impl Store {
             id,
             project_id: d.project_id,
         })
+    }
+}
+
+/// A table of named containers of event rows in a project (experiments,
+/// datasets): what getting, listing and deleting one needs to know.
+trait Container:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + Send
+    + Unpin
+{
+    /// The kind of its event rows.
+    const KIND: ObjectKind;
+    /// Its table.
+    const TABLE: &'static str;
+    /// Its columns, in the row type's order.
+    const COLUMNS: &'static str;
+    /// What a `NotFound` error calls it.
+    const NOUN: &'static str;
+    /// Where it sorts in a list: creation time, then id.
+    fn list_position(&self) -> (DbTime, Uuid);
+}
+
+impl Container for Experiment {
+    const KIND: ObjectKind = ObjectKind::Experiment;
+    const TABLE: &'static str = "experiments";
+    const COLUMNS: &'static str = EXPERIMENT_COLUMNS;
+    const NOUN: &'static str = "experiment";
+    fn list_position(&self) -> (DbTime, Uuid) {
+        (self.created, self.id)
+    }
+}
+
+impl Container for Dataset {
+    const KIND: ObjectKind = ObjectKind::Dataset;
+    const TABLE: &'static str = "datasets";
+    const COLUMNS: &'static str = DATASET_COLUMNS;
+    const NOUN: &'static str = "dataset";
+    fn list_position(&self) -> (DbTime, Uuid) {
+        (self.created, self.id)
+    }
+}
+
+impl Store {
+    async fn container<C: Container>(&self, id: Uuid) -> Result<C, StoreError> {
+        let sql = format!("SELECT {} FROM {} WHERE id = $1", C::COLUMNS, C::TABLE);
+        let found = dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, C>(&sql)
+                .bind(DbId(id))
+                .fetch_optional(pool)
+                .await?
+        });
+        found.ok_or_else(|| StoreError::not_found(C::NOUN, id))
+    }
+
+    async fn list_containers<C: Container>(
+        &self,
+        project_id: Option<Uuid>,
+        params: &ListParams,
+    ) -> Result<Vec<C>, StoreError> {
+        let (after_created, after_id) = match params.starting_after {
+            Some(id) => {
+                let (created, id) = self.container::<C>(id).await?.list_position();
+                (Some(created), Some(DbId(id)))
+            }
+            None => (None, None),
+        };
+        let sql = format!(
+            "SELECT {} FROM {} \
+             WHERE ($1 IS NULL OR project_id = $1) AND ($2 IS NULL OR name = $2) \
+             AND ($3 IS NULL OR created < $3 OR (created = $3 AND id < $4)) \
+             ORDER BY created DESC, id DESC LIMIT $5",
+            C::COLUMNS,
+            C::TABLE
+        );
+        let limit = i64::from(params.limit.unwrap_or(MAX_LIST_LIMIT).min(MAX_LIST_LIMIT));
+        Ok(dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, C>(&sql)
+                .bind(project_id.map(DbId))
+                .bind(params.name.as_deref())
+                .bind(after_created)
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Deletes the container and its event rows in one transaction.
+    async fn delete_container<C: Container>(&self, id: Uuid) -> Result<C, StoreError> {
+        let container = self.container::<C>(id).await?;
+        let kind = C::KIND.as_str();
+        let delete = format!("DELETE FROM {} WHERE id = $1", C::TABLE);
+        let _guard = self.write_guard().await;
+        dispatch!(self, |pool, DB| {
+            let mut tx = pool.begin().await?;
+            sqlx::query::<DB>("DELETE FROM events WHERE object_type = $1 AND object_id = $2")
+                .bind(kind)
+                .bind(DbId(id))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query::<DB>(&delete)
+                .bind(DbId(id))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        tracing::info!(kind, id = %id, "{} deleted", C::NOUN);
+        Ok(container)
     }
 }

@@ -8,6 +8,7 @@
 mod authoring;
 mod automations;
 mod cli;
+mod doc_examples;
 mod examples;
 mod export;
 mod harness;
