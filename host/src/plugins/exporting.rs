@@ -10,8 +10,9 @@
 use std::sync::Arc;
 
 use super::bindings::export::exports::herald::automation::exporting as wit;
-use super::sandbox::Grants;
-use super::{CallReport, PluginRuntime, World, loaded};
+use super::bindings::export::ExportDestinationPre;
+use super::sandbox::{CallState, Grants};
+use super::{CallReport, LoadedPlugin, PluginRuntime};
 use crate::capabilities::object_store::{ObjectStore, Payload};
 
 /// One encoded batch, as the host describes it to an export destination.
@@ -66,14 +67,6 @@ impl PluginRuntime {
         body: Payload,
         store: Arc<dyn ObjectStore>,
     ) -> CallReport<Written> {
-        let plugin = match self.lookup(name, World::ExportDestination) {
-            Ok(plugin) => plugin,
-            Err(error) => return CallReport::failed(error),
-        };
-        let grants = Grants {
-            object_store: Some(store),
-            ..Grants::default()
-        };
         let json = config.to_string();
         let wit_batch = wit::Batch {
             automation_id: batch.automation_id.clone(),
@@ -86,10 +79,7 @@ impl PluginRuntime {
             run_started_ms: batch.run_started_ms,
         };
         let report = self
-            .run(&plugin, name, grants, async |store, plugin| {
-                let loaded::Pre::Export(pre) = &plugin.pre else {
-                    unreachable!("lookup checked the world");
-                };
+            .call_world(name, object_store(store), async |store, pre: &ExportPre| {
                 let handle = store.data_mut().table.push(body.clone())?;
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
@@ -115,20 +105,9 @@ impl PluginRuntime {
         config: &serde_json::Value,
         store: Arc<dyn ObjectStore>,
     ) -> CallReport<Vec<CheckStep>> {
-        let plugin = match self.lookup(name, World::ExportDestination) {
-            Ok(plugin) => plugin,
-            Err(error) => return CallReport::failed(error),
-        };
-        let grants = Grants {
-            object_store: Some(store),
-            ..Grants::default()
-        };
         let json = config.to_string();
         let report = self
-            .run(&plugin, name, grants, async |store, plugin| {
-                let loaded::Pre::Export(pre) = &plugin.pre else {
-                    unreachable!("lookup checked the world");
-                };
+            .call_world(name, object_store(store), async |store, pre: &ExportPre| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .herald_automation_exporting()
@@ -146,5 +125,16 @@ impl PluginRuntime {
                 })
                 .collect())
         })
+    }
+}
+
+/// The export world's pre-instance.
+type ExportPre = ExportDestinationPre<CallState>;
+
+/// The grants of an export call: the object store, nothing else.
+fn object_store(store: Arc<dyn ObjectStore>) -> impl FnOnce(&LoadedPlugin) -> Grants {
+    move |_| Grants {
+        object_store: Some(store),
+        ..Grants::default()
     }
 }

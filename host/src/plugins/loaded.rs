@@ -56,6 +56,46 @@ pub(crate) enum Pre {
     Retention(retention::RetentionPolicyPre<CallState>),
 }
 
+/// One world's pre-instantiated component type. A world's calls ask for
+/// their own type ([`PluginRuntime::call_world`]), so a plugin of another
+/// world is an error value for the caller, never an unreachable match arm.
+pub(crate) trait WorldPre: Sized {
+    /// The world.
+    const WORLD: World;
+    /// `pre` as this world's type, if it is of this world.
+    fn of(pre: &Pre) -> Option<&Self>;
+}
+
+impl WorldPre for alert::AlertDestinationPre<CallState> {
+    const WORLD: World = World::AlertDestination;
+    fn of(pre: &Pre) -> Option<&Self> {
+        match pre {
+            Pre::Alert(pre) => Some(pre),
+            _ => None,
+        }
+    }
+}
+
+impl WorldPre for export::ExportDestinationPre<CallState> {
+    const WORLD: World = World::ExportDestination;
+    fn of(pre: &Pre) -> Option<&Self> {
+        match pre {
+            Pre::Export(pre) => Some(pre),
+            _ => None,
+        }
+    }
+}
+
+impl WorldPre for retention::RetentionPolicyPre<CallState> {
+    const WORLD: World = World::RetentionPolicy;
+    fn of(pre: &Pre) -> Option<&Self> {
+        match pre {
+            Pre::Retention(pre) => Some(pre),
+            _ => None,
+        }
+    }
+}
+
 /// A loaded plugin. Calls hold an `Arc` of it, so replacing a plugin never
 /// disturbs calls already running on the old one.
 pub struct LoadedPlugin {

@@ -44,7 +44,12 @@ pub use crate::capabilities::records::{Affected, ObjectType, Records};
 use crate::capabilities::http::HttpGrant;
 use bindings::alert::exports::herald::automation::alerting;
 use bindings::retention::exports::herald::automation::retention as retention_wit;
-use sandbox::Grants;
+use sandbox::{CallState, Grants};
+
+/// The alert world's pre-instance.
+type AlertPre = bindings::alert::AlertDestinationPre<CallState>;
+/// The retention world's pre-instance.
+type RetentionPre = bindings::retention::RetentionPolicyPre<CallState>;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -257,18 +262,28 @@ impl PluginRuntime {
         Ok(PluginSummary::from(&plugin))
     }
 
-    fn lookup(&self, name: &str, needed: World) -> Result<Arc<LoadedPlugin>, CallError> {
-        let plugin = self
-            .get(name)
-            .ok_or_else(|| CallError::NotFound(name.to_owned()))?;
-        if plugin.world != needed {
-            return Err(CallError::WrongWorld {
+    /// Runs `call` on plugin `name` as world `P` (its pre-instance typed
+    /// for that world), with the grants `grants` makes for it: the lookup
+    /// and world check every world-specific call begins with.
+    pub(crate) async fn call_world<P: loaded::WorldPre, T>(
+        &self,
+        name: &str,
+        grants: impl FnOnce(&LoadedPlugin) -> Grants,
+        call: impl AsyncFnOnce(&mut wasmtime::Store<CallState>, &P) -> wasmtime::Result<T>,
+    ) -> CallReport<T> {
+        let Some(plugin) = self.get(name) else {
+            return CallReport::failed(CallError::NotFound(name.to_owned()));
+        };
+        let Some(pre) = P::of(&plugin.pre) else {
+            return CallReport::failed(CallError::WrongWorld {
                 plugin: name.to_owned(),
                 world: plugin.world.name(),
-                needed: needed.name(),
+                needed: P::WORLD.name(),
             });
-        }
-        Ok(plugin)
+        };
+        let grants = grants(&plugin);
+        self.run(&plugin, name, grants, async |store, _| call(store, pre).await)
+            .await
     }
 
     /// Asks plugin `name` whether `config` is acceptable.
@@ -304,18 +319,6 @@ impl PluginRuntime {
         config: &serde_json::Value,
         alert: &AlertRequest,
     ) -> CallReport<Delivery> {
-        let plugin = match self.lookup(name, World::AlertDestination) {
-            Ok(plugin) => plugin,
-            Err(error) => return CallReport::failed(error),
-        };
-        let grants = Grants {
-            http: plugin.http.clone().map(|limits| HttpGrant {
-                client: self.inner.http.clone(),
-                limits,
-                sent: self.inner.sent.clone(),
-            }),
-            ..Grants::default()
-        };
         let json = config.to_string();
         let wit_alert = alerting::Alert {
             event_id: alert.event_id.clone(),
@@ -324,11 +327,16 @@ impl PluginRuntime {
             is_test: alert.is_test,
             attempt: alert.attempt,
         };
+        let grants = |plugin: &LoadedPlugin| Grants {
+            http: plugin.http.clone().map(|limits| HttpGrant {
+                client: self.inner.http.clone(),
+                limits,
+                sent: self.inner.sent.clone(),
+            }),
+            ..Grants::default()
+        };
         let report = self
-            .run(&plugin, name, grants, async |store, plugin| {
-                let loaded::Pre::Alert(pre) = &plugin.pre else {
-                    unreachable!("lookup checked the world");
-                };
+            .call_world(name, grants, async |store, pre: &AlertPre| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .herald_automation_alerting()
@@ -390,14 +398,6 @@ impl PluginRuntime {
         run: &RetentionRun,
         records: Arc<dyn Records>,
     ) -> CallReport<RetentionResult> {
-        let plugin = match self.lookup(name, World::RetentionPolicy) {
-            Ok(plugin) => plugin,
-            Err(error) => return CallReport::failed(error),
-        };
-        let grants = Grants {
-            records: Some(records),
-            ..Grants::default()
-        };
         let json = config.to_string();
         let request = retention_wit::RetentionRequest {
             object_type: run.object_type,
@@ -405,11 +405,12 @@ impl PluginRuntime {
             now_ms: run.now_ms,
             dry_run: run.dry_run,
         };
+        let grants = |_: &LoadedPlugin| Grants {
+            records: Some(records),
+            ..Grants::default()
+        };
         let report = self
-            .run(&plugin, name, grants, async |store, plugin| {
-                let loaded::Pre::Retention(pre) = &plugin.pre else {
-                    unreachable!("lookup checked the world");
-                };
+            .call_world(name, grants, async |store, pre: &RetentionPre| {
                 let instance = pre.instantiate_async(&mut *store).await?;
                 instance
                     .herald_automation_retention()
