@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use super::bindings::export::exports::herald::automation::exporting as wit;
 use super::bindings::export::ExportDestinationPre;
+use super::bindings::export::exports::herald::automation::exporting as wit;
 use super::sandbox::{CallState, Grants};
 use super::{CallReport, LoadedPlugin, PluginRuntime};
 use crate::capabilities::object_store::{ObjectStore, Payload};

@@ -282,8 +282,10 @@ impl PluginRuntime {
             });
         };
         let grants = grants(&plugin);
-        self.run(&plugin, name, grants, async |store, _| call(store, pre).await)
-            .await
+        self.run(&plugin, name, grants, async |store, _| {
+            call(store, pre).await
+        })
+        .await
     }
 
     /// Asks plugin `name` whether `config` is acceptable.
