@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use super::Engine;
 use super::config::AutomationConfig;
-use super::evaluate::{Outcome, Trigger, evaluate_until_claimed};
+use super::evaluate::evaluate_until_claimed;
+use super::trigger::{Outcome, Trigger};
 use crate::store::{DbTime, NewRun, ObjectRef, Run, RunStatus, RunTrigger, StoreError, XactRange};
 
 /// An automation's state as `GET …/status` shows it.

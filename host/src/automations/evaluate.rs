@@ -24,59 +24,12 @@ use uuid::Uuid;
 
 use super::config::AutomationConfig;
 use super::payload::LogWindow;
+use super::trigger::{Outcome, Trigger};
 use super::{Inner, evaluate};
 use crate::store::{
     AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, ObjectRef,
     RunStatus, RunTrigger, StoreError, XactRange,
 };
-
-/// Why an evaluation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// A change was committed at `at` (ingest or an environment change).
-    Event {
-        /// When the engine heard of it.
-        at: DbTime,
-    },
-    /// The scheduler found it due.
-    Scheduled,
-    /// `POST …/run`: ignore suppression, record a run even if nothing matched.
-    Manual,
-}
-
-impl Trigger {
-    pub(super) fn run_trigger(self) -> RunTrigger {
-        match self {
-            Trigger::Event { .. } => RunTrigger::Event,
-            Trigger::Scheduled => RunTrigger::Scheduled,
-            Trigger::Manual => RunTrigger::Manual,
-        }
-    }
-
-    /// Of two pending triggers, the one to keep: manual wins, then the
-    /// earliest event (so latency is measured from the first change).
-    pub fn merge(self, other: Trigger) -> Trigger {
-        match (self, other) {
-            (Trigger::Manual, _) | (_, Trigger::Manual) => Trigger::Manual,
-            (Trigger::Event { at: a }, Trigger::Event { at: b }) => Trigger::Event {
-                at: if a.0 <= b.0 { a } else { b },
-            },
-            (event @ Trigger::Event { .. }, _) | (_, event @ Trigger::Event { .. }) => event,
-            _ => Trigger::Scheduled,
-        }
-    }
-}
-
-/// What an evaluation did.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Another daemon holds the lease; try again shortly.
-    Busy,
-    /// Nothing to do (suppressed, paused, gone, not an alert, or no match).
-    Idle,
-    /// Runs were recorded (and their notifications queued).
-    Recorded(Vec<NewRun>),
-}
 
 /// Evaluates automation `id`.
 pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyhow::Result<Outcome> {

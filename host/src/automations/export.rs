@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use super::Inner;
 use super::config::{ExportConfig, ExportDefinition};
-use super::evaluate::Trigger;
+use super::trigger::Trigger;
 use crate::capabilities::object_store::Payload;
 use crate::export::encoding;
 use crate::export::query::{ALLOWED_FUNCTIONS, ConfinedQuery};

@@ -39,6 +39,7 @@ pub mod payload;
 pub mod retention;
 pub mod scheduler;
 pub mod test_alert;
+pub mod trigger;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -157,7 +158,7 @@ pub(crate) struct Inner {
     wake_delivery: Notify,
     /// One entry per automation being evaluated, with a trigger that came
     /// in meanwhile (see [`scheduler`]).
-    slots: Mutex<HashMap<Uuid, Option<evaluate::Trigger>>>,
+    slots: Mutex<HashMap<Uuid, Option<trigger::Trigger>>>,
     /// Which alerts watch which project, for the ingest path.
     index: parking_lot::RwLock<scheduler::WatchIndex>,
     /// Held by every evaluation and delivery attempt; shutdown takes all.

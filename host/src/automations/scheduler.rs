@@ -25,7 +25,8 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::evaluate::{Outcome, Trigger, evaluate_until_claimed};
+use super::evaluate::evaluate_until_claimed;
+use super::trigger::{Outcome, Trigger};
 use super::{Inner, RESCAN_INTERVAL};
 use crate::store::{DbTime, ObjectKind, StoreEvent};
 
