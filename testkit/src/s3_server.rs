@@ -154,7 +154,7 @@ impl LoopbackS3 {
         config["interval_seconds"] = 60.into();
         let config: ExportConfig =
             serde_json::from_value(config).expect("the loopback destination is a valid config");
-        herald::capabilities::s3::build_client(&config, true).await
+        herald::capabilities::s3::build_client(&config.s3_destination(), true).await
     }
 
     /// Creates `bucket`.

@@ -174,7 +174,7 @@ async fn write(
         last_sequence: batch.upto as u64,
         run_started_ms: started.0.timestamp_millis(),
     };
-    let bucket = inner.s3.bucket(config).await?;
+    let bucket = inner.s3.bucket(&config.s3_destination()).await?;
     let report = inner
         .plugins
         .export_batch(
@@ -412,7 +412,7 @@ impl super::Engine {
         &self,
         config: &ExportConfig,
     ) -> Result<Vec<CheckStep>, crate::plugins::CallError> {
-        let bucket = match self.inner.s3.bucket(config).await {
+        let bucket = match self.inner.s3.bucket(&config.s3_destination()).await {
             Ok(bucket) => bucket,
             Err(refused) => {
                 return Ok(vec![CheckStep {

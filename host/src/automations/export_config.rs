@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::config::ConfigError;
+use crate::capabilities::s3::S3Destination;
 
 /// Rows per batch when `batch_size` is not set (Braintrust's default).
 pub const DEFAULT_EXPORT_BATCH_SIZE: u64 = 1_000;
@@ -77,30 +78,9 @@ impl ExportFormat {
     }
 }
 
-/// How the host authenticates to the bucket, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ExportCredentials {
-    /// Assume an IAM role (as Braintrust does), starting from the daemon's
-    /// own default credentials.
-    AwsIam {
-        /// The role to assume, `arn:aws:iam::<account>:role/<name>`.
-        role_arn: String,
-        /// The external id the role's trust policy requires, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        external_id: Option<String>,
-    },
-    /// A static access key.
-    AccessKey {
-        /// The access key id (not secret).
-        access_key_id: String,
-        /// The secret access key: redacted on read, never given to plugins.
-        secret_access_key: String,
-    },
-    /// The AWS default chain of the daemon: environment, profile, web
-    /// identity, container and instance role.
-    Default,
-}
+/// How the host authenticates to the bucket, tagged by `type` (defined by
+/// the S3 capability, which is what uses it).
+pub use crate::capabilities::s3::S3Credentials as ExportCredentials;
 
 /// Where an export's objects go, parsed from `s3://bucket/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +160,20 @@ impl ExportConfig {
     /// Rows per batch.
     pub fn batch_size(&self) -> u64 {
         self.batch_size.unwrap_or(DEFAULT_EXPORT_BATCH_SIZE)
+    }
+
+    /// Where the bucket is and how to reach it, as the S3 capability
+    /// takes it.
+    pub fn s3_destination(&self) -> S3Destination<'_> {
+        let path = self.path();
+        S3Destination {
+            credentials: self.credentials.as_ref(),
+            region: self.region.as_deref(),
+            endpoint_url: self.endpoint_url.as_deref(),
+            force_path_style: self.force_path_style.unwrap_or(false),
+            bucket: path.bucket,
+            prefix: path.prefix,
+        }
     }
 
     /// The parsed `export_path` (checked when the config was parsed).

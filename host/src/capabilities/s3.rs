@@ -44,7 +44,52 @@ use parking_lot::Mutex;
 
 use super::net_guard::{GuardedResolver, HostAllowList, non_public_reason};
 use super::object_store::{ObjectInfo, ObjectStore, StoreError};
-use crate::automations::config::{ExportConfig, ExportCredentials};
+use serde::{Deserialize, Serialize};
+
+/// How the host authenticates to the bucket, tagged by `type` (an
+/// export config's `credentials`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum S3Credentials {
+    /// Assume an IAM role (as Braintrust does), starting from the daemon's
+    /// own default credentials.
+    AwsIam {
+        /// The role to assume, `arn:aws:iam::<account>:role/<name>`.
+        role_arn: String,
+        /// The external id the role's trust policy requires, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+    },
+    /// A static access key.
+    AccessKey {
+        /// The access key id (not secret).
+        access_key_id: String,
+        /// The secret access key: redacted on read, never given to plugins.
+        secret_access_key: String,
+    },
+    /// The AWS default chain of the daemon: environment, profile, web
+    /// identity, container and instance role.
+    Default,
+}
+
+/// Where a bucket is and how to reach it: the part of an export's config
+/// this capability reads. The automations layer builds it
+/// (`ExportConfig::s3_destination`), so the capability knows no config type.
+#[derive(Debug, Clone)]
+pub struct S3Destination<'a> {
+    /// How to authenticate; the AWS default chain when absent.
+    pub credentials: Option<&'a S3Credentials>,
+    /// The bucket's region (the default chain's, else `us-east-1`, when absent).
+    pub region: Option<&'a str>,
+    /// An S3-compatible endpoint instead of AWS.
+    pub endpoint_url: Option<&'a str>,
+    /// Address buckets as `endpoint/bucket`.
+    pub force_path_style: bool,
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix inside it, without leading or trailing `/`.
+    pub prefix: String,
+}
 
 /// Objects larger than this are uploaded in parts.
 pub const MULTIPART_THRESHOLD: usize = 32 << 20;
@@ -66,17 +111,16 @@ struct ClientKey {
 }
 
 impl ClientKey {
-    fn of(config: &ExportConfig) -> Self {
+    fn of(config: &S3Destination<'_>) -> Self {
         Self {
             // Serialised with the secret: two configs differing only in the
             // secret must not share a client.
             credentials: config
                 .credentials
-                .as_ref()
                 .and_then(|c| serde_json::to_string(c).ok()),
-            region: config.region.clone(),
-            endpoint_url: config.endpoint_url.clone(),
-            force_path_style: config.force_path_style.unwrap_or(false),
+            region: config.region.map(str::to_owned),
+            endpoint_url: config.endpoint_url.map(str::to_owned),
+            force_path_style: config.force_path_style,
         }
     }
 }
@@ -135,8 +179,8 @@ fn is_aws_host(host: &str) -> bool {
 
 impl EndpointPolicy {
     /// Checks `config`'s endpoint before any client is built for it.
-    pub fn check(&self, config: &ExportConfig) -> Result<(), EndpointRefused> {
-        let Some(endpoint) = &config.endpoint_url else {
+    pub fn check(&self, config: &S3Destination<'_>) -> Result<(), EndpointRefused> {
+        let Some(endpoint) = config.endpoint_url else {
             return Ok(());
         };
         let url = url::Url::parse(endpoint)
@@ -155,7 +199,7 @@ impl EndpointPolicy {
         }
         let ambient = matches!(
             config.credentials,
-            None | Some(ExportCredentials::Default) | Some(ExportCredentials::AwsIam { .. })
+            None | Some(S3Credentials::Default) | Some(S3Credentials::AwsIam { .. })
         );
         if ambient && !is_aws_host(&host) && !self.ambient_credential_endpoints.allows(&host) {
             return Err(EndpointRefused(format!(
@@ -187,7 +231,7 @@ impl S3Connector {
 
     /// The bucket of `config`, ready for one plugin call; refused when its
     /// endpoint breaks the policy.
-    pub async fn bucket(&self, config: &ExportConfig) -> Result<S3Bucket, EndpointRefused> {
+    pub async fn bucket(&self, config: &S3Destination<'_>) -> Result<S3Bucket, EndpointRefused> {
         self.policy.check(config)?;
         let key = ClientKey::of(config);
         let cached = self.clients.lock().get(&key).cloned();
@@ -199,11 +243,10 @@ impl S3Connector {
                 client
             }
         };
-        let path = config.path();
         Ok(S3Bucket {
             client,
-            bucket: path.bucket,
-            prefix: path.prefix,
+            bucket: config.bucket.clone(),
+            prefix: config.prefix.clone(),
         })
     }
 }
@@ -235,13 +278,13 @@ impl aws_smithy_runtime_api::client::dns::ResolveDns for GuardedDns {
 }
 
 /// A client for `config`'s destination (uncached: [`S3Connector`] caches).
-pub async fn build_client(config: &ExportConfig, allow_private_networks: bool) -> Client {
+pub async fn build_client(config: &S3Destination<'_>, allow_private_networks: bool) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_with_resolver(GuardedDns(GuardedResolver::new(allow_private_networks)));
     // No region given: the default chain's (environment, profile), else
     // us-east-1. The chain is the loader's own, so it uses our HTTP client.
-    let region = config.region.clone().map(Region::new);
+    let region = config.region.map(|r| Region::new(r.to_owned()));
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(5))
         .read_timeout(Duration::from_secs(60))
@@ -255,8 +298,8 @@ pub async fn build_client(config: &ExportConfig, allow_private_networks: bool) -
             None => loader,
         }
     };
-    let sdk = match &config.credentials {
-        Some(ExportCredentials::AccessKey {
+    let sdk = match config.credentials {
+        Some(S3Credentials::AccessKey {
             access_key_id,
             secret_access_key,
         }) => {
@@ -269,7 +312,7 @@ pub async fn build_client(config: &ExportConfig, allow_private_networks: bool) -
             );
             loader().credentials_provider(credentials).load().await
         }
-        Some(ExportCredentials::AwsIam {
+        Some(S3Credentials::AwsIam {
             role_arn,
             external_id,
         }) => {
@@ -286,14 +329,13 @@ pub async fn build_client(config: &ExportConfig, allow_private_networks: bool) -
             let provider = role.build().await;
             loader().credentials_provider(provider).load().await
         }
-        Some(ExportCredentials::Default) | None => loader().load().await,
+        Some(S3Credentials::Default) | None => loader().load().await,
     };
-    let mut s3 = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(config.force_path_style.unwrap_or(false));
+    let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(config.force_path_style);
     if sdk.region().is_none() {
         s3 = s3.region(Region::new("us-east-1"));
     }
-    if let Some(endpoint) = &config.endpoint_url {
+    if let Some(endpoint) = config.endpoint_url {
         s3 = s3.endpoint_url(endpoint);
     }
     Client::from_conf(s3.build())
