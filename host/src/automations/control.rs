@@ -178,17 +178,7 @@ impl Engine {
             let now = DbTime::now();
             store
                 .insert_run(&NewRun {
-                    id: Uuid::now_v7(),
-                    automation_id: id,
-                    event_type: automation.event_type.clone(),
-                    trigger: RunTrigger::Manual,
-                    status: RunStatus::Succeeded,
-                    started: now,
                     finished: Some(now),
-                    matched_rows: None,
-                    deliveries: 0,
-                    attempts: 0,
-                    error: None,
                     details: serde_json::json!({
                         "action": "reset",
                         "message": format!(
@@ -198,6 +188,13 @@ impl Engine {
                         "cursor_before": previous.watermark,
                         "cursor_after": watermark,
                     }),
+                    ..NewRun::ended(
+                        id,
+                        automation.event_type.clone(),
+                        RunTrigger::Manual,
+                        RunStatus::Succeeded,
+                        now,
+                    )
                 })
                 .await?;
         }

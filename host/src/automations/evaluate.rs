@@ -220,18 +220,18 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 // Start to start: the next run is one interval after this one began.
                 next_run: Some(DbTime(started.0 + interval)),
                 runs: vec![NewRun {
-                    id: Uuid::now_v7(),
-                    automation_id: id,
-                    event_type: automation.event_type.clone(),
-                    trigger: trigger.run_trigger(),
-                    status,
-                    started,
                     finished: Some(finished),
                     matched_rows: matched,
-                    deliveries: 0,
                     attempts: 1,
                     error,
                     details,
+                    ..NewRun::ended(
+                        id,
+                        automation.event_type.clone(),
+                        trigger.run_trigger(),
+                        status,
+                        started,
+                    )
                 }],
                 deliveries: Vec::new(),
                 failures: FailureUpdate::Keep,
@@ -337,20 +337,16 @@ fn skipped(
     matched_rows: Option<i64>,
     details: serde_json::Value,
 ) -> NewRun {
-    let now = DbTime::now();
     NewRun {
-        id: Uuid::now_v7(),
-        automation_id,
-        event_type: event_type.to_string(),
-        trigger: RunTrigger::Manual,
-        status: RunStatus::Skipped,
-        started: now,
-        finished: Some(now),
         matched_rows,
-        deliveries: 0,
-        attempts: 0,
-        error: None,
         details,
+        ..NewRun::ended(
+            automation_id,
+            event_type,
+            RunTrigger::Manual,
+            RunStatus::Skipped,
+            DbTime::now(),
+        )
     }
 }
 

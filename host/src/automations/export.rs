@@ -390,18 +390,16 @@ fn export_run(
     error: Option<String>,
 ) -> NewRun {
     NewRun {
-        id: uuid::Uuid::now_v7(),
-        automation_id: automation.id,
-        event_type: automation.event_type.clone(),
-        trigger: trigger.run_trigger(),
-        status,
-        started,
-        finished: Some(DbTime::now()),
-        matched_rows: None,
-        deliveries: 0,
         attempts: 1,
         error,
         details,
+        ..NewRun::ended(
+            automation.id,
+            automation.event_type.clone(),
+            trigger.run_trigger(),
+            status,
+            started,
+        )
     }
 }
 

@@ -195,13 +195,6 @@ impl Engine {
         };
         if record {
             let run = NewRun {
-                id: Uuid::now_v7(),
-                automation_id: automation.id,
-                event_type: config.event_type().to_string(),
-                trigger: RunTrigger::Test,
-                status,
-                started,
-                finished: Some(DbTime::now()),
                 matched_rows: matched.map(|m| m as i64),
                 deliveries: i32::from(status != RunStatus::Skipped),
                 attempts: i32::from(status != RunStatus::Skipped),
@@ -211,6 +204,13 @@ impl Engine {
                     "status_code": outcome.status_code,
                     "message": outcome.message,
                 }),
+                ..NewRun::ended(
+                    automation.id,
+                    config.event_type(),
+                    RunTrigger::Test,
+                    status,
+                    started,
+                )
             };
             store.insert_run(&run).await.map_err(anyhow::Error::from)?;
             outcome.run_id = Some(run.id);

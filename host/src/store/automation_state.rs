@@ -347,18 +347,17 @@ impl Store {
                     .await?;
             for (id, owner, claimed, event_type) in stale {
                 let run = NewRun {
-                    id: Uuid::now_v7(),
-                    automation_id: id.into(),
-                    event_type,
-                    trigger: super::RunTrigger::Scheduled,
-                    status: super::RunStatus::Failed,
-                    started: claimed.unwrap_or(now),
                     finished: Some(now),
-                    matched_rows: None,
-                    deliveries: 0,
                     attempts: 1,
                     error: Some(message.to_string()),
                     details: serde_json::json!({"interrupted": true, "lease_owner": owner}),
+                    ..NewRun::ended(
+                        id.into(),
+                        event_type,
+                        super::RunTrigger::Scheduled,
+                        super::RunStatus::Failed,
+                        claimed.unwrap_or(now),
+                    )
                 };
                 let mut tx = pool.begin().await?;
                 let released = sqlx::query::<DB>(release)

@@ -99,6 +99,35 @@ pub struct NewRun {
     pub details: Value,
 }
 
+impl NewRun {
+    /// A run of automation `automation_id` (of `event_type`) that began at
+    /// `started` and ends now with `status`: no rows counted, nothing
+    /// delivered or attempted, no error, no details. Sites set what differs
+    /// with struct update syntax (`NewRun { attempts: 1, ..NewRun::ended(…) }`).
+    pub fn ended(
+        automation_id: Uuid,
+        event_type: impl Into<String>,
+        trigger: RunTrigger,
+        status: RunStatus,
+        started: DbTime,
+    ) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            automation_id,
+            event_type: event_type.into(),
+            trigger,
+            status,
+            started,
+            finished: Some(DbTime::now()),
+            matched_rows: None,
+            deliveries: 0,
+            attempts: 0,
+            error: None,
+            details: Value::Null,
+        }
+    }
+}
+
 /// A recorded run, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Run {
