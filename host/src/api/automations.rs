@@ -188,12 +188,7 @@ pub async fn create_automation(
 ) -> Result<Json<ProjectAutomation>, ApiError> {
     state.store.project(body.project_id).await?;
     let (write, config) = write_of(&state, body, None).await?;
-    let (watermark, next_run) = state.automations.starting_point(&config).await?;
-    let (stored, _) = state
-        .store
-        .create_automation(&write, watermark, next_run)
-        .await?;
-    state.automations.changed().await;
+    let stored = state.automations.create(&write, &config).await?;
     Ok(Json(present(&state, stored)))
 }
 
@@ -218,12 +213,7 @@ pub async fn replace_automation(
         .await?
         .pop();
     let (write, config) = write_of(&state, body, existing.as_ref()).await?;
-    let (watermark, next_run) = state.automations.starting_point(&config).await?;
-    let stored = state
-        .store
-        .replace_automation(&write, watermark, next_run)
-        .await?;
-    state.automations.changed().await;
+    let stored = state.automations.replace(&write, &config).await?;
     Ok(Json(present(&state, stored)))
 }
 
@@ -325,24 +315,15 @@ pub async fn patch_automation(
         }
         None => None,
     };
-    let (watermark, next_run) = match &config {
-        Some(config) => state.automations.starting_point(config).await?,
-        None => (0, None),
-    };
-    let json = config.as_ref().map(|c| (c.event_type(), c.to_json()));
     let stored = state
-        .store
-        .update_automation(
+        .automations
+        .update(
             id,
             body.name.as_deref(),
-            body.description.as_deref().map(Some),
-            json.as_ref()
-                .map(|(event_type, value)| (*event_type, value)),
-            watermark,
-            next_run,
+            body.description.as_deref(),
+            config.as_ref(),
         )
         .await?;
-    state.automations.changed().await;
     Ok(Json(present(&state, stored)))
 }
 
@@ -355,7 +336,6 @@ pub async fn delete_automation(
     Path(automation_id): Path<String>,
 ) -> Result<Json<ProjectAutomation>, ApiError> {
     let id = parse_id(&automation_id, "automation_id")?;
-    let stored = state.store.delete_automation(id).await?;
-    state.automations.changed().await;
+    let stored = state.automations.delete(id).await?;
     Ok(Json(present(&state, stored)))
 }

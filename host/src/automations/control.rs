@@ -1,5 +1,6 @@
-//! What the API asks of the engine besides tests: where a new automation
-//! starts, run once now, status, resume, reset.
+//! What the API asks of the engine besides tests and the lifecycle
+//! ([`super::lifecycle`]): where a new automation starts, run once now,
+//! status, resume, reset.
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -60,7 +61,7 @@ pub enum RunNowError {
 impl Engine {
     /// The watermark and first due time of a new automation with `config`:
     /// it looks only at data written from now on.
-    pub async fn starting_point(
+    pub(crate) async fn starting_point(
         &self,
         config: &AutomationConfig,
     ) -> Result<(i64, Option<DbTime>), StoreError> {

@@ -34,6 +34,7 @@ pub mod evaluate;
 pub mod export;
 pub mod export_config;
 mod lease;
+mod lifecycle;
 pub mod metrics;
 pub mod payload;
 pub mod retention;
@@ -257,7 +258,7 @@ impl Engine {
 
     /// Tells the engine an automation was created, changed or deleted: the
     /// ingest path sees it before this returns.
-    pub async fn changed(&self) {
+    pub(crate) async fn changed(&self) {
         self.inner.rebuild_index().await;
         self.inner.wake_scheduler.notify_one();
     }
