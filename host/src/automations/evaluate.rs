@@ -27,8 +27,8 @@ use super::payload::LogWindow;
 use super::trigger::{Outcome, Trigger};
 use super::{Inner, evaluate};
 use crate::store::{
-    AutomationState, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, ObjectRef,
-    RunStatus, RunTrigger, StoreError, XactRange,
+    AutomationState, DbTime, EvaluationCommit, NewDelivery, NewRun, ObjectRef, RunStatus,
+    RunTrigger, StoreError, XactRange,
 };
 
 /// Evaluates automation `id`.
@@ -98,16 +98,7 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 xact_upto: upto,
             };
             let interval = chrono::TimeDelta::seconds(logs.interval_seconds as i64);
-            let mut commit = EvaluationCommit {
-                watermark: upto,
-                window_start: now,
-                suppressed_until: None,
-                next_run: Some(DbTime(now.0 + interval)),
-                runs: Vec::new(),
-                deliveries: Vec::new(),
-                failures: FailureUpdate::Keep,
-                keep_export_pending: false,
-            };
+            let mut commit = EvaluationCommit::next(upto, now, DbTime(now.0 + interval));
             let details = json!({
                 "xact_after": window.xact_after,
                 "xact_upto": window.xact_upto,
@@ -145,16 +136,8 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 .await?;
             let backstop =
                 chrono::TimeDelta::seconds(inner.settings.environment_backstop_seconds as i64);
-            let mut commit = EvaluationCommit {
-                watermark: events.last().map_or(state.watermark, |e| e.xact_id),
-                window_start: now,
-                suppressed_until: None,
-                next_run: Some(DbTime(now.0 + backstop)),
-                runs: Vec::new(),
-                deliveries: Vec::new(),
-                failures: FailureUpdate::Keep,
-                keep_export_pending: false,
-            };
+            let watermark = events.last().map_or(state.watermark, |e| e.xact_id);
+            let mut commit = EvaluationCommit::next(watermark, now, DbTime(now.0 + backstop));
             if events.len() == 500 {
                 // More to read: come back at once.
                 commit.next_run = Some(now);
@@ -213,12 +196,9 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                 ),
                 Err(error) => (RunStatus::Failed, Some(error.to_string()), json!({}), None),
             };
+            // Start to start: the next run is one interval after this one began.
+            let next_run = DbTime(started.0 + interval);
             EvaluationCommit {
-                watermark: state.watermark,
-                window_start: started,
-                suppressed_until: None,
-                // Start to start: the next run is one interval after this one began.
-                next_run: Some(DbTime(started.0 + interval)),
                 runs: vec![NewRun {
                     finished: Some(finished),
                     matched_rows: matched,
@@ -233,9 +213,7 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
                         started,
                     )
                 }],
-                deliveries: Vec::new(),
-                failures: FailureUpdate::Keep,
-                keep_export_pending: false,
+                ..EvaluationCommit::next(state.watermark, started, next_run)
             }
         }
         AutomationConfig::BtqlExport(export) => {

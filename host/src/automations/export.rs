@@ -231,16 +231,7 @@ pub(super) async fn run(
                 task.await
             }
         };
-        let mut commit = EvaluationCommit {
-            watermark: cursor,
-            window_start: started,
-            suppressed_until: None,
-            next_run: Some(DbTime(started.0 + interval)),
-            runs: Vec::new(),
-            deliveries: Vec::new(),
-            failures: FailureUpdate::Keep,
-            keep_export_pending: false,
-        };
+        let mut commit = EvaluationCommit::next(cursor, started, DbTime(started.0 + interval));
         let mut details = json!({
             "shape": config.export_definition.shape(),
             "format": config.format.as_str(),

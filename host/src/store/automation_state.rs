@@ -78,6 +78,26 @@ pub struct EvaluationCommit {
     pub keep_export_pending: bool,
 }
 
+impl EvaluationCommit {
+    /// An evaluation that moves the watermark to `watermark`, starts the
+    /// next window at `window_start` and is due again at `next_run`, with
+    /// no suppression, no runs or deliveries, the failure streak and any
+    /// reserved export batch left alone. Sites add what differs with struct
+    /// update syntax.
+    pub fn next(watermark: i64, window_start: DbTime, next_run: DbTime) -> Self {
+        Self {
+            watermark,
+            window_start,
+            suppressed_until: None,
+            next_run: Some(next_run),
+            runs: Vec::new(),
+            deliveries: Vec::new(),
+            failures: FailureUpdate::Keep,
+            keep_export_pending: false,
+        }
+    }
+}
+
 /// What an evaluation does to the failure streak and pause.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum FailureUpdate {
