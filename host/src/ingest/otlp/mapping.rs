@@ -127,13 +127,10 @@ pub struct Context {
 impl Context {
     /// The context of the spans under `resource` and `scope`.
     pub fn new(resource: &Map<String, Value>, scope: Option<&InstrumentationScope>) -> Self {
-        let text =
-            |value: &Value| serde_json::value::to_raw_value(value).expect("JSON values serialise");
         Self {
-            resource: (!resource.is_empty())
-                .then(|| serde_json::value::to_raw_value(resource).expect("JSON values serialise")),
+            resource: (!resource.is_empty()).then(|| json_text(resource)),
             scope: scope.map(|scope| {
-                text(&json!({"name": short(&scope.name), "version": short(&scope.version)}))
+                json_text(&json!({"name": short(&scope.name), "version": short(&scope.version)}))
             }),
         }
     }
@@ -224,6 +221,11 @@ impl Bag {
         }
         out
     }
+}
+
+/// `value` as JSON text (a JSON value or map always serialises).
+fn json_text(value: &impl serde::Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("JSON values serialise")
 }
 
 /// A mapped field: a parsed value, or JSON text passed through as it came.
@@ -493,9 +495,7 @@ pub fn span_event(mut span: Span, context: &Context) -> SpanEvent {
         otel.value("attributes", &Value::Object(std::mem::take(&mut bag.0)));
     }
     let otel = otel.finish();
-    let operation = operation.map(|operation| {
-        serde_json::value::to_raw_value(&operation).expect("JSON values serialise")
-    });
+    let operation = operation.as_ref().map(json_text);
     let mut own: Vec<(&str, &RawValue)> = Vec::with_capacity(2);
     if let Some(operation) = &operation {
         own.push(("operation", operation));

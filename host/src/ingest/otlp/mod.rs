@@ -137,8 +137,6 @@ async fn resolve(
 /// One span of a request, mapped (its parent being its own
 /// `braintrust.parent` or its resource's), or why it was refused.
 struct MappedSpan {
-    /// Its place in the request, counting every span.
-    index: usize,
     /// `resourceSpans[r].scopeSpans[s].spans[i]`.
     path: String,
     /// The mapped span, or why it cannot be mapped.
@@ -171,8 +169,7 @@ fn map_spans(request: ExportTraceServiceRequest) -> Vec<MappedSpan> {
                     event.parent = event.parent.or_else(|| resource_parent.clone());
                     Ok(event)
                 };
-                let index = mapped.len();
-                mapped.push(MappedSpan { index, path, event });
+                mapped.push(MappedSpan { path, event });
             }
         }
     }
@@ -207,8 +204,9 @@ pub async fn ingest(
     };
     let mut refused = Vec::new();
     let mut routed = Vec::with_capacity(mapped.len());
-    for span in mapped {
-        let MappedSpan { index, path, event } = span;
+    // A span's index in `mapped` is its place in the request.
+    for (index, span) in mapped.into_iter().enumerate() {
+        let MappedSpan { path, event } = span;
         let event = match event {
             Ok(event) => event,
             Err(reason) => {
