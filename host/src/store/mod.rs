@@ -79,7 +79,9 @@ pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
 pub use projects::ListParams;
 pub use query::EventQuery;
 pub use runs::{NewRun, Run, RunStatus, RunTrigger};
-pub use validate::{ValidationError, validate_event, validate_mapped_event, validate_raw_event};
+pub use validate::{
+    MappedField, ValidationError, validate_event, validate_mapped_event, validate_raw_event,
+};
 
 /// Runs `$body` with `$pool` bound to the concrete pool and `$db` to the
 /// concrete sqlx database type, once per backend.

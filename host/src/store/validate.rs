@@ -75,19 +75,6 @@ pub fn validate_event(
     event: Value,
     path: &str,
 ) -> Result<EventWrite, ValidationError> {
-    validate_mapped_event(kind, event, &[], path)
-}
-
-/// Validates an event built by a mapping (OTLP), some of whose fields are
-/// JSON text taken verbatim from the source (`verbatim`, names not in
-/// `event`): those go to the stored text without a parsed tree, as on the
-/// REST path.
-pub fn validate_mapped_event(
-    kind: ObjectKind,
-    event: Value,
-    verbatim: &[(&'static str, Box<RawValue>)],
-    path: &str,
-) -> Result<EventWrite, ValidationError> {
     let Value::Object(map) = event else {
         return Err(ValidationError::new(
             path,
@@ -97,11 +84,38 @@ pub fn validate_mapped_event(
     let entries = map
         .into_iter()
         .map(|(key, value)| (Cow::Owned(key), FieldInput::Parsed(value)))
-        .chain(
-            verbatim
-                .iter()
-                .map(|(key, raw)| (Cow::Borrowed(*key), FieldInput::Raw(raw))),
-        )
+        .collect();
+    validate_entries(kind, entries, path)
+}
+
+/// One field of an event built by a mapping (OTLP) rather than parsed
+/// from a request body.
+#[derive(Debug)]
+pub enum MappedField {
+    /// A value the mapping built.
+    Value(Value),
+    /// JSON text taken verbatim from the source (a `braintrust.*_json`
+    /// attribute) or written as text by the mapping (`metadata`): checked
+    /// and stored without a parsed tree, as on the REST path.
+    Text(Box<RawValue>),
+}
+
+/// Validates an event built by a mapping, field by field, with the same
+/// rules as [`validate_event`] (no intermediate JSON object is built).
+pub fn validate_mapped_event(
+    kind: ObjectKind,
+    fields: Vec<(&'static str, MappedField)>,
+    path: &str,
+) -> Result<EventWrite, ValidationError> {
+    let entries = fields
+        .into_iter()
+        .map(|(key, field)| {
+            let input = match field {
+                MappedField::Value(value) => FieldInput::Parsed(value),
+                MappedField::Text(text) => FieldInput::Text(text),
+            };
+            (Cow::Borrowed(key), input)
+        })
         .collect();
     validate_entries(kind, entries, path)
 }
@@ -133,13 +147,33 @@ enum FieldInput<'a> {
     Raw(&'a RawValue),
     /// Already parsed.
     Parsed(Value),
+    /// Text a mapping produced.
+    Text(Box<RawValue>),
 }
 
 impl FieldInput<'_> {
     fn into_value(self, at: &str) -> Result<Value, ValidationError> {
         match self {
             FieldInput::Parsed(value) => Ok(value),
+            text => text.to_value(at),
+        }
+    }
+
+    /// The field's value, parsed from its text or copied.
+    fn to_value(&self, at: &str) -> Result<Value, ValidationError> {
+        match self {
+            FieldInput::Parsed(value) => Ok(value.clone()),
             FieldInput::Raw(raw) => parse_raw(raw, at),
+            FieldInput::Text(text) => parse_raw(text, at),
+        }
+    }
+
+    /// The field's JSON text, when it came as text.
+    fn text(&self) -> Option<&RawValue> {
+        match self {
+            FieldInput::Raw(raw) => Some(raw),
+            FieldInput::Text(text) => Some(text),
+            FieldInput::Parsed(_) => None,
         }
     }
 }
@@ -233,10 +267,7 @@ fn validate_entries(
     let mut is_merge = false;
     for (key, value) in entries.iter().rev() {
         if key == "_is_merge" {
-            let value = match value {
-                FieldInput::Parsed(v) => v.clone(),
-                FieldInput::Raw(raw) => parse_raw(raw, at).map_err(|e| rebase(key, e))?,
-            };
+            let value = value.to_value(at).map_err(|e| rebase(key, e))?;
             is_merge = bool_flag(value, at).map_err(|e| rebase(key, e))?;
             break;
         }
@@ -351,7 +382,7 @@ fn field_text(
     input: FieldInput<'_>,
     at: &str,
 ) -> Result<Option<JsonText>, ValidationError> {
-    if let FieldInput::Raw(raw) = &input
+    if let Some(raw) = input.text()
         && !STRUCTURED_FIELDS.contains(&name)
         && let Compacted::Text(text) = compact(raw.get())
     {

@@ -40,6 +40,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::metadata::{BraintrustMetadata, ObjectText, metadata_text};
+use crate::store::MappedField;
 
 /// One attribute value as JSON.
 pub fn any_value(value: &AnyValue) -> Value {
@@ -164,15 +165,15 @@ impl Bag {
     /// A JSON-text attribute that becomes a whole field: its text, checked
     /// but not parsed into a tree (a string that is not JSON is kept as
     /// that string, as [`Bag::json`] does).
-    fn json_verbatim(&mut self, key: &str) -> Option<Field> {
+    fn json_verbatim(&mut self, key: &str) -> Option<MappedField> {
         match self.take(key)? {
             // One scan and a copy (checking, then taking the string as it
             // is, would scan it twice).
             Value::String(text) => match serde_json::from_str::<Box<RawValue>>(&text) {
-                Ok(raw) => Some(Field::Verbatim(raw)),
-                Err(_) => Some(Field::Parsed(Value::String(text))),
+                Ok(raw) => Some(MappedField::Text(raw)),
+                Err(_) => Some(MappedField::Value(Value::String(text))),
             },
-            other => Some(Field::Parsed(other)),
+            other => Some(MappedField::Value(other)),
         }
     }
 
@@ -228,24 +229,26 @@ fn json_text(value: &impl serde::Serialize) -> Box<RawValue> {
     serde_json::value::to_raw_value(value).expect("JSON values serialise")
 }
 
-/// A mapped field: a parsed value, or JSON text passed through as it came.
-enum Field {
-    Parsed(Value),
-    Verbatim(Box<RawValue>),
-}
-
-/// One span, mapped.
+/// One span, mapped: its fields, in the form the store validates
+/// ([`validate_mapped_event`](crate::store::validate_mapped_event)), with
+/// `metadata` and the `braintrust.*_json` fields as JSON text.
 #[derive(Debug)]
 pub struct SpanEvent {
-    /// The event, as the REST API would take it, but for `verbatim`.
-    pub event: Value,
-    /// Fields kept as JSON text, not in `event`: `metadata` (always; see
-    /// [`super::metadata`]) and those taken verbatim from
-    /// `braintrust.*_json` attributes; see
-    /// [`crate::store::validate_mapped_event`].
-    pub verbatim: Vec<(&'static str, Box<RawValue>)>,
-    /// The span's own `braintrust.parent`, if any.
-    pub parent: Option<String>,
+    /// The event's fields, as the REST API would take them.
+    pub fields: Vec<(&'static str, MappedField)>,
+}
+
+/// Where `attributes` say their span goes: the last `braintrust.parent`
+/// among them, when it is a string (as the mapping reads it).
+pub fn parent_attribute(attributes: &[KeyValue]) -> Option<&str> {
+    let last = attributes
+        .iter()
+        .rev()
+        .find(|kv| kv.key == "braintrust.parent")?;
+    match last.value.as_ref()?.value.as_ref()? {
+        any_value::Value::StringValue(text) => Some(text),
+        _ => None,
+    }
 }
 
 fn parse_json_text(value: Value) -> Value {
@@ -328,14 +331,13 @@ fn error_of(span: &Span) -> Option<Value> {
     })
 }
 
-/// The Herald event (an insert request's event object) for `span`, and the
-/// span's own `braintrust.parent`, if it names one.
+/// The Herald event (an insert request's event object) for `span`. Its
+/// `braintrust.parent` routes it (see [`parent_attribute`]) and is not
+/// kept.
 pub fn span_event(mut span: Span, context: &Context) -> SpanEvent {
     let mut bag = Bag(owned_attributes(std::mem::take(&mut span.attributes)));
     let span = &span;
-    let parent = bag
-        .take("braintrust.parent")
-        .and_then(|v| v.as_str().map(str::to_owned));
+    bag.take("braintrust.parent");
 
     let genai_messages = [
         "gen_ai.input.messages",
@@ -503,59 +505,42 @@ pub fn span_event(mut span: Span, context: &Context) -> SpanEvent {
     own.push(("otel", &otel));
     let metadata = metadata_text(&metadata, braintrust_metadata.as_ref(), &own);
 
-    let mut event = Map::new();
     let span_id = hex_id(&span.span_id);
-    event.insert("id".into(), json!(span_id));
-    event.insert("span_id".into(), json!(span_id));
-    event.insert("root_span_id".into(), json!(hex_id(&span.trace_id)));
     let parents: Vec<Value> = if span.parent_span_id.is_empty() {
         Vec::new()
     } else {
         vec![json!(hex_id(&span.parent_span_id))]
     };
-    event.insert("span_parents".into(), Value::Array(parents));
+    let mut fields = Vec::with_capacity(14);
+    fields.push(("id", MappedField::Value(json!(span_id))));
+    fields.push(("span_id", MappedField::Value(Value::String(span_id))));
+    let root_span_id = Value::String(hex_id(&span.trace_id));
+    fields.push(("root_span_id", MappedField::Value(root_span_id)));
+    fields.push(("span_parents", MappedField::Value(Value::Array(parents))));
     if span.start_time_unix_nano > 0 {
         let created = chrono::DateTime::from_timestamp_nanos(span.start_time_unix_nano as i64);
-        event.insert("created".into(), json!(created.to_rfc3339()));
+        fields.push(("created", MappedField::Value(json!(created.to_rfc3339()))));
     }
-    let fields = [
-        ("input", input),
-        ("output", output),
-        ("expected", expected),
-        ("error", error_of(span)),
-        ("scores", scores),
-        ("tags", tags),
-    ];
     // A `braintrust.*_json` attribute wins over the other sources of its
-    // field.
-    let mut verbatim = Vec::new();
-    let mut json_fields = [
-        ("input", input_json),
-        ("output", output_json),
-        ("expected", expected_json),
+    // field (which were then not read).
+    let sources = [
+        ("input", input_json, input),
+        ("output", output_json, output),
+        ("expected", expected_json, expected),
+        ("error", None, error_of(span)),
+        ("scores", None, scores),
+        ("tags", None, tags),
     ];
-    for (name, value) in fields {
-        let slot = json_fields.iter_mut().find(|(field, _)| *field == name);
-        match slot.and_then(|(_, json)| json.take()) {
-            Some(Field::Verbatim(raw)) => verbatim.push((name, raw)),
-            Some(Field::Parsed(parsed)) => {
-                event.insert(name.into(), parsed);
-            }
-            None => {
-                if let Some(value) = value {
-                    event.insert(name.into(), value);
-                }
-            }
+    for (name, json, value) in sources {
+        if let Some(field) = json.or(value.map(MappedField::Value)) {
+            fields.push((name, field));
         }
     }
-    verbatim.push(("metadata", metadata));
-    event.insert("metrics".into(), Value::Object(metrics));
-    event.insert("span_attributes".into(), Value::Object(span_attributes));
-    SpanEvent {
-        event: Value::Object(event),
-        verbatim,
-        parent,
-    }
+    fields.push(("metadata", MappedField::Text(metadata)));
+    fields.push(("metrics", MappedField::Value(Value::Object(metrics))));
+    let span_attributes = Value::Object(span_attributes);
+    fields.push(("span_attributes", MappedField::Value(span_attributes)));
+    SpanEvent { fields }
 }
 
 /// OpenInference's `input.value` / `output.value`, parsed when its mime
@@ -602,12 +587,15 @@ mod tests {
     }
 
     /// The whole event, text fields parsed back in.
-    fn whole(mapped: SpanEvent) -> (Value, Option<String>) {
-        let mut event = mapped.event;
-        for (name, raw) in mapped.verbatim {
-            event[name] = serde_json::from_str(raw.get()).unwrap();
+    fn whole(mapped: SpanEvent) -> Value {
+        let mut event = json!({});
+        for (name, field) in mapped.fields {
+            event[name] = match field {
+                MappedField::Value(value) => value,
+                MappedField::Text(raw) => serde_json::from_str(raw.get()).unwrap(),
+            };
         }
-        (event, mapped.parent)
+        event
     }
 
     fn span_with(attributes: Vec<KeyValue>) -> Span {
@@ -626,7 +614,7 @@ mod tests {
             .rev()
             .map(|i| string(&format!("gen_ai.prompt.{i}.content"), &format!("m{i}")))
             .collect();
-        let (event, _) = whole(span_event(span_with(attributes), &Context::default()));
+        let event = whole(span_event(span_with(attributes), &Context::default()));
         let contents: Vec<&str> = event["input"]
             .as_array()
             .unwrap()
@@ -659,15 +647,14 @@ mod tests {
         };
         assert_eq!(any_value(&list), json!({"a": "b"}));
         assert_eq!(any_value(&array), json!([3, "/w=="]));
-        let (event, parent) = whole(span_event(
-            span_with(vec![
-                string("braintrust.input_json", "{not json"),
-                string("braintrust.parent", "project_name:p"),
-            ]),
-            &Context::default(),
-        ));
+        let attributes = vec![
+            string("braintrust.parent", "project_name:old"),
+            string("braintrust.input_json", "{not json"),
+            string("braintrust.parent", "project_name:p"),
+        ];
+        assert_eq!(parent_attribute(&attributes), Some("project_name:p"));
+        let event = whole(span_event(span_with(attributes), &Context::default()));
         assert_eq!(event["input"], "{not json");
-        assert_eq!(parent.as_deref(), Some("project_name:p"));
         assert!(
             event["metadata"]["otel"].get("attributes").is_none(),
             "{event}"
@@ -676,7 +663,7 @@ mod tests {
 
     #[test]
     fn braintrust_metadata_wins_over_mapped_keys_and_a_non_object_is_kept() {
-        let (event, _) = whole(span_event(
+        let event = whole(span_event(
             span_with(vec![
                 string("gen_ai.request.model", "gpt-4o"),
                 string("gen_ai.request.temperature", "0.2"),
@@ -694,7 +681,7 @@ mod tests {
         assert_eq!(metadata["operation"], "chat", "Herald's own key wins");
         assert_eq!(metadata["otel"]["kind"], "unspecified");
 
-        let (event, _) = whole(span_event(
+        let event = whole(span_event(
             span_with(vec![
                 string("braintrust.metadata", "[1, 2]"),
                 string("braintrust.metadata.model", "m"),
@@ -713,7 +700,7 @@ mod tests {
             message: String::new(),
             code: StatusCode::Error as i32,
         });
-        let (event, _) = whole(span_event(span, &Context::default()));
+        let event = whole(span_event(span, &Context::default()));
         assert_eq!(event["error"], "error");
         assert_eq!(event["span_parents"], json!([]));
         assert_eq!(event["root_span_id"], "01".repeat(16));

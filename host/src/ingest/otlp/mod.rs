@@ -25,10 +25,13 @@ mod metadata;
 use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use serde_json::Value;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use uuid::Uuid;
 
-use crate::store::{EventWrite, ObjectKind, ObjectRef, Store, StoreError, validate_mapped_event};
+use crate::store::{
+    EventWrite, ObjectKind, ObjectRef, Store, StoreError, ValidationError, validate_mapped_event,
+};
 
 /// Most spans one request may carry: as many events as one REST insert.
 pub const MAX_SPANS_PER_REQUEST: usize = 10_000;
@@ -102,14 +105,8 @@ struct Router<'a> {
 /// `Err` fails the request (the database is unavailable).
 async fn resolve(
     router: &mut Router<'_>,
-    text: Option<&str>,
+    text: &str,
 ) -> Result<Result<ObjectRef, String>, StoreError> {
-    let Some(text) = text else {
-        return Ok(Err(format!(
-            "the span names no project: set the `{PARENT_HEADER}` header (project_id:…, \
-             project_name:… or experiment_id:…) or a `braintrust.parent` attribute"
-        )));
-    };
     let parent = match Parent::parse(text) {
         Ok(parent) => parent,
         Err(reason) => return Ok(Err(reason)),
@@ -134,46 +131,132 @@ async fn resolve(
     Ok(found)
 }
 
-/// One span of a request, mapped (its parent being its own
-/// `braintrust.parent` or its resource's), or why it was refused.
-struct MappedSpan {
-    /// `resourceSpans[r].scopeSpans[s].spans[i]`.
-    path: String,
-    /// The mapped span, or why it cannot be mapped.
-    event: Result<mapping::SpanEvent, String>,
+/// Each span's parent, in request order: its own `braintrust.parent`,
+/// else its resource's, else the request header's.
+struct Parents<'a> {
+    header: Option<&'a str>,
 }
 
-/// Maps every span of `request`, moving its strings rather than copying.
-fn map_spans(request: ExportTraceServiceRequest) -> Vec<MappedSpan> {
-    let mut mapped = Vec::new();
-    for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
+impl<'a> Parents<'a> {
+    /// The parent named by a span's `attributes` under a resource whose
+    /// own attributes name `resource`.
+    fn of(&self, attributes: &'a [KeyValue], resource: Option<&'a str>) -> Option<&'a str> {
+        mapping::parent_attribute(attributes)
+            .or(resource)
+            .or(self.header)
+    }
+}
+
+/// Why a span with malformed ids is refused (checked before anything else).
+fn malformed_ids(span: &Span) -> Option<&'static str> {
+    (span.span_id.len() != 8 || span.trace_id.len() != 16)
+        .then_some("the span id must be 8 bytes and the trace id 16")
+}
+
+/// Every span's parent resolved, keyed by the parent's text; a span that
+/// names none is refused with [`no_parent`].
+type Routes = HashMap<String, Result<ObjectRef, String>>;
+
+fn no_parent() -> String {
+    format!(
+        "the span names no project: set the `{PARENT_HEADER}` header (project_id:…, \
+         project_name:… or experiment_id:…) or a `braintrust.parent` attribute"
+    )
+}
+
+/// Resolves every parent that a well-formed span of `request` names.
+async fn resolve_parents(
+    store: &Store,
+    request: &ExportTraceServiceRequest,
+    parents: &Parents<'_>,
+) -> Result<Routes, StoreError> {
+    let mut router = Router {
+        store,
+        resolved: HashMap::new(),
+    };
+    let mut routes = Routes::new();
+    for resource_spans in &request.resource_spans {
         let resource = resource_spans
             .resource
-            .map(|r| mapping::owned_attributes(r.attributes))
-            .unwrap_or_default();
-        // Kept with every span, so kept small: one huge resource attribute
-        // must not be copied into thousands of rows.
-        let resource = mapping::bounded(resource);
-        let resource_parent = resource
-            .get("braintrust.parent")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
-            let context = mapping::Context::new(&resource, scope_spans.scope.as_ref());
-            for (i, span) in scope_spans.spans.into_iter().enumerate() {
-                let path = format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
-                let event = if span.span_id.len() != 8 || span.trace_id.len() != 16 {
-                    Err("the span id must be 8 bytes and the trace id 16".to_string())
-                } else {
-                    let mut event = mapping::span_event(span, &context);
-                    event.parent = event.parent.or_else(|| resource_parent.clone());
-                    Ok(event)
-                };
-                mapped.push(MappedSpan { path, event });
+            .as_ref()
+            .and_then(|r| mapping::parent_attribute(&r.attributes));
+        for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+            if malformed_ids(span).is_some() {
+                continue;
+            }
+            if let Some(text) = parents.of(&span.attributes, resource)
+                && !routes.contains_key(text)
+            {
+                let found = resolve(&mut router, text).await?;
+                routes.insert(text.to_string(), found);
             }
         }
     }
-    mapped
+    Ok(routes)
+}
+
+/// What one request's spans became: the writes per object, and why each
+/// refused span was refused, in request order.
+#[derive(Default)]
+struct Sorted {
+    writes: HashMap<ObjectRef, Vec<EventWrite>>,
+    refused: Vec<String>,
+}
+
+/// Maps and validates every span of `request`, moving its strings rather
+/// than copying, and routes each to its parent's object.
+fn map_and_validate(
+    request: ExportTraceServiceRequest,
+    parents: &Parents<'_>,
+    routes: &Routes,
+) -> Sorted {
+    let mut sorted = Sorted::default();
+    for (r, resource_spans) in request.resource_spans.into_iter().enumerate() {
+        let attributes = resource_spans
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
+        let resource_parent = mapping::parent_attribute(&attributes).map(str::to_owned);
+        // Kept with every span, so kept small: one huge resource attribute
+        // must not be copied into thousands of rows.
+        let resource = mapping::bounded(mapping::owned_attributes(attributes));
+        for (s, scope_spans) in resource_spans.scope_spans.into_iter().enumerate() {
+            let context = mapping::Context::new(&resource, scope_spans.scope.as_ref());
+            for (i, span) in scope_spans.spans.into_iter().enumerate() {
+                // Built only for a refused span.
+                let path = || format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
+                let route = match malformed_ids(&span) {
+                    Some(reason) => Err(reason.to_string()),
+                    None => match parents.of(&span.attributes, resource_parent.as_deref()) {
+                        // Every parent was resolved before this task.
+                        Some(text) => routes
+                            .get(text)
+                            .cloned()
+                            .unwrap_or_else(|| Err(format!("parent {text:?} was not resolved"))),
+                        None => Err(no_parent()),
+                    },
+                };
+                let object = match route {
+                    Ok(object) => object,
+                    Err(reason) => {
+                        sorted.refused.push(format!("{}: {reason}", path()));
+                        continue;
+                    }
+                };
+                let event = mapping::span_event(span, &context);
+                // Validated with an empty root path, rebased on error.
+                match validate_mapped_event(object.kind, event.fields, "") {
+                    Ok(write) => sorted.writes.entry(object).or_default().push(write),
+                    Err(error) => {
+                        let at = format!("{}{}", path(), error.path);
+                        let error = ValidationError::new(at, error.message);
+                        sorted.refused.push(error.to_string());
+                    }
+                }
+            }
+        }
+    }
+    sorted
 }
 
 /// Maps and writes every span of `request`; `header_parent` is the
@@ -192,56 +275,32 @@ pub async fn ingest(
     if total > MAX_SPANS_PER_REQUEST {
         return Err(IngestError::TooManySpans(total));
     }
-    // Mapping and validation are CPU work on every span: they run on a
-    // blocking thread, so a large request does not hold up the runtime
-    // threads that serve the other requests and hand batches to the writer.
-    let mapped = tokio::task::spawn_blocking(move || map_spans(request))
-        .await
-        .map_err(|_| IngestError::Internal("mapping the spans"))?;
-    let mut router = Router {
+    // The parents are resolved first (a few store reads, usually one), so
+    // that mapping and validation, the CPU work on every span, run in one
+    // blocking task: a large request does not hold up the runtime threads
+    // that serve the other requests, and each span is built, validated and
+    // dropped on one thread.
+    let routes = resolve_parents(
         store,
-        resolved: HashMap::new(),
-    };
-    let mut refused = Vec::new();
-    let mut routed = Vec::with_capacity(mapped.len());
-    // A span's index in `mapped` is its place in the request.
-    for (index, span) in mapped.into_iter().enumerate() {
-        let MappedSpan { path, event } = span;
-        let event = match event {
-            Ok(event) => event,
-            Err(reason) => {
-                refused.push((index, format!("{path}: {reason}")));
-                continue;
-            }
+        &request,
+        &Parents {
+            header: header_parent,
+        },
+    )
+    .await?;
+    let header = header_parent.map(str::to_owned);
+    let Sorted { writes, refused } = tokio::task::spawn_blocking(move || {
+        let parents = Parents {
+            header: header.as_deref(),
         };
-        let parent = event.parent.as_deref().or(header_parent);
-        match resolve(&mut router, parent).await? {
-            Ok(object) => routed.push((index, path, object, event)),
-            Err(reason) => refused.push((index, format!("{path}: {reason}"))),
-        }
-    }
-    let (writes, invalid) = tokio::task::spawn_blocking(move || {
-        let mut writes: HashMap<ObjectRef, Vec<EventWrite>> = HashMap::new();
-        let mut invalid = Vec::new();
-        for (index, path, object, span) in routed {
-            match validate_mapped_event(object.kind, span.event, &span.verbatim, &path) {
-                Ok(write) => writes.entry(object).or_default().push(write),
-                Err(error) => invalid.push((index, error.to_string())),
-            }
-        }
-        (writes, invalid)
+        map_and_validate(request, &parents, &routes)
     })
     .await
-    .map_err(|_| IngestError::Internal("validating the spans"))?;
-    refused.extend(invalid);
+    .map_err(|_| IngestError::Internal("mapping the spans"))?;
     let mut outcome = IngestOutcome {
         rejected: refused.len(),
         // The first refused span in request order.
-        error_message: refused
-            .into_iter()
-            .min_by_key(|(index, _)| *index)
-            .map(|(_, reason)| reason)
-            .unwrap_or_default(),
+        error_message: refused.into_iter().next().unwrap_or_default(),
         ..IngestOutcome::default()
     };
     for (object, batch) in writes {
