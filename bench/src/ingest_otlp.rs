@@ -8,7 +8,8 @@
 //! The OTLP spans carry what the REST spans carry, as `braintrust.*` JSON
 //! attributes (input, output, metadata, scores, metrics, span attributes,
 //! tags), so the server does at least the same work per span; bodies are
-//! encoded before the clock starts.
+//! encoded before the clock starts, and each gRPC client has a connection
+//! of its own, as each REST client has.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -227,14 +228,21 @@ pub(super) async fn grpc(
     args: &IngestArgs,
 ) -> anyhow::Result<f64> {
     let (project, _) = store.create_project("bench-otlp-grpc", None).await?;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
-        .connect()
-        .await
-        .context("connecting to OTLP/gRPC")?;
-    let client = tonic::client::Grpc::new(channel).max_encoding_message_size(64 << 20);
+    // One connection per client, as each REST client has its own (an
+    // exporter keeps one connection; four exporters keep four).
+    let mut clients = Vec::new();
+    for _ in 0..args.concurrency {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await
+            .context("connecting to OTLP/gRPC")?;
+        clients.push(tonic::client::Grpc::new(channel).max_encoding_message_size(64 << 20));
+    }
+    let (clients, turn) = (Arc::new(clients), Arc::new(AtomicUsize::new(0)));
     let parent = format!("project_id:{}", project.id);
     let send = move |body: bytes::Bytes| {
-        let (mut client, parent) = (client.clone(), parent.clone());
+        let turn = turn.fetch_add(1, Ordering::Relaxed) % clients.len();
+        let (mut client, parent) = (clients[turn].clone(), parent.clone());
         async move {
             let mut request = tonic::Request::new(body);
             let metadata = request.metadata_mut();
