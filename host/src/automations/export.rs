@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use super::Inner;
 use super::config::{ExportConfig, ExportDefinition};
+use super::kind::{Evaluation, Verdict};
 use super::trigger::Trigger;
 use crate::capabilities::object_store::Payload;
 use crate::export::encoding;
@@ -42,8 +43,8 @@ use crate::export::query::{ALLOWED_FUNCTIONS, ConfinedQuery};
 use crate::export::rows::ExportRows;
 use crate::plugins::{CheckStep, ExportBatch, Written};
 use crate::store::{
-    AutomationState, ConfinedRun, DbTime, EvaluationCommit, FailureUpdate, NewRun, QueryLimits,
-    RunStatus, Store, StoredAutomation,
+    ConfinedRun, DbTime, EvaluationCommit, FailureUpdate, NewRun, QueryLimits, RunStatus, Store,
+    StoredAutomation,
 };
 
 /// How long one scheduled evaluation keeps draining a backlog before it
@@ -191,19 +192,17 @@ async fn write(
     Ok((report.result?, logs))
 }
 
-/// Runs `automation` under the lease this daemon holds, manual or
+/// Runs an export under the lease this daemon holds, manual or
 /// scheduled: batch after batch while they come back full, for up to
 /// [`DRAIN_BUDGET`], reading and encoding the next batch
 /// while the current one uploads. Every batch but the last is committed
 /// here (and the lease re-claimed); the last commit is returned for the
-/// caller to make. `None`: the lease was lost.
-pub(super) async fn run(
-    inner: &Inner,
-    automation: &StoredAutomation,
+/// caller to make. [`Verdict::Busy`]: the lease was lost.
+pub(super) async fn evaluate(
+    ev: &Evaluation<'_>,
     config: &ExportConfig,
-    state: &AutomationState,
-    trigger: Trigger,
-) -> anyhow::Result<Option<EvaluationCommit>> {
+) -> anyhow::Result<Verdict> {
+    let (inner, automation, state, trigger) = (ev.inner, ev.automation, ev.state, ev.trigger);
     let id = automation.id;
     let store = &inner.store;
     let shared = Arc::new(config.clone());
@@ -251,7 +250,7 @@ pub(super) async fn run(
                         None,
                     ));
                 }
-                return Ok(Some(commit));
+                return Ok(Verdict::Commit(commit));
             }
             Ok(Some(batch)) => {
                 details["cursor_after"] = batch.upto.into();
@@ -261,7 +260,7 @@ pub(super) async fn run(
                         .reserve_export_batch(id, &inner.owner, batch.upto, started)
                         .await?
                 {
-                    return Ok(None);
+                    return Ok(Verdict::Busy);
                 }
                 let (upto, full, rows) = (batch.upto, batch.full, batch.rows);
                 // Manual runs drain too: "run once" means "export what is
@@ -313,7 +312,7 @@ pub(super) async fn run(
                 run.matched_rows = Some(rows as i64);
                 commit.runs.push(run);
                 let Some(_) = ahead.as_ref() else {
-                    return Ok(Some(commit));
+                    return Ok(Verdict::Commit(commit));
                 };
                 // More to drain: commit this batch now and go on under a
                 // renewed claim.
@@ -324,7 +323,7 @@ pub(super) async fn run(
                     if let Some(task) = ahead.take() {
                         task.abort();
                     }
-                    return Ok(None);
+                    return Ok(Verdict::Busy);
                 }
                 for run in &commit.runs {
                     inner.metrics.run(&run.event_type, run.trigger, run.status);
@@ -366,7 +365,7 @@ pub(super) async fn run(
                     details,
                     Some(message),
                 ));
-                return Ok(Some(commit));
+                return Ok(Verdict::Commit(commit));
             }
         }
     }

@@ -9,16 +9,17 @@
 //!   earliest persisted `next_run` (or at most [`RESCAN_INTERVAL`], to see
 //!   automations other daemons created) to run what is due: the end of a
 //!   log alert's suppression, interval backstops.
-//! - **Evaluation** ([`evaluate`]): under a database lease, count what
-//!   arrived above the automation's watermark, and commit the new watermark,
-//!   the run and the queued notification in one transaction.
+//! - **Evaluation** ([`evaluate`]): under a database lease, run the
+//!   automation's kind — one sibling module each: `logs` (count what
+//!   arrived above the watermark), `environment`, [`export`],
+//!   [`retention`], behind the one interface in `kind` — and commit what it
+//!   decided (watermark, runs, queued notifications) in one transaction.
 //! - **Delivery** ([`delivery`]): attempt queued notifications through the
 //!   action's plugin, retry with backoff, pause an automation that keeps
 //!   failing.
 //!
-//! Retention automations ([`retention`]) ride the same scheduler and leases:
-//! their evaluation runs the `retention` plugin against the project, with
-//! the lease renewed while the purge goes on.
+//! Retention and export automations ride the same scheduler and leases,
+//! their lease renewed while a purge or an upload goes on.
 //!
 //! The database is the source of truth for all of it (leases, watermarks,
 //! the outbox), so any number of daemons can share one PostgreSQL database
@@ -30,11 +31,14 @@
 pub mod config;
 pub mod control;
 pub mod delivery;
+mod environment;
 pub mod evaluate;
 pub mod export;
 pub mod export_config;
+mod kind;
 mod lease;
 mod lifecycle;
+mod logs;
 pub mod metrics;
 pub mod payload;
 pub mod retention;

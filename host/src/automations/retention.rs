@@ -18,9 +18,10 @@ use uuid::Uuid;
 
 use super::Inner;
 use super::config::{RetentionConfig, RetentionObject};
+use super::kind::{Evaluation, Verdict};
 use crate::plugins::{Affected, CallError, ObjectType, Records, RetentionResult, RetentionRun};
 use crate::store::retention::{AffectedRecords, RetentionTarget};
-use crate::store::{DbTime, Store};
+use crate::store::{DbTime, EvaluationCommit, NewRun, RunStatus, Store};
 
 /// The plugin that implements retention automations.
 pub const RETENTION_PLUGIN: &str = "retention";
@@ -153,6 +154,46 @@ impl RetentionReport {
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or_else(|_| json!({}))
     }
+}
+
+/// Evaluates a retention automation: one purge, recorded as one run; the
+/// next is due one interval after this one began (start to start).
+pub(super) async fn evaluate(
+    ev: &Evaluation<'_>,
+    retention: &RetentionConfig,
+) -> anyhow::Result<Verdict> {
+    let started = DbTime::now();
+    let result = apply(ev.inner, ev.project.id, retention, false, Some(ev.id())).await;
+    let finished = DbTime::now();
+    let interval = chrono::TimeDelta::seconds(retention.interval() as i64);
+    let (status, error, details, matched) = match result {
+        Ok(report) => (
+            RunStatus::Succeeded,
+            None,
+            report.to_json(),
+            Some(report.affected as i64),
+        ),
+        Err(error) => (RunStatus::Failed, Some(error.to_string()), json!({}), None),
+    };
+    let run = NewRun {
+        finished: Some(finished),
+        matched_rows: matched,
+        attempts: 1,
+        error,
+        details,
+        ..NewRun::ended(
+            ev.id(),
+            ev.automation.event_type.clone(),
+            ev.trigger.run_trigger(),
+            status,
+            started,
+        )
+    };
+    let next_run = DbTime(started.0 + interval);
+    Ok(Verdict::Commit(EvaluationCommit {
+        runs: vec![run],
+        ..EvaluationCommit::next(ev.state.watermark, started, next_run)
+    }))
 }
 
 /// Runs (or, with `dry_run`, previews) retention `config` on `project_id`
