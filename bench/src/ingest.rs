@@ -69,6 +69,9 @@ async fn measure(name: &str, url: &str, args: &IngestArgs) -> anyhow::Result<Val
         && name == "sqlite"
     {
         let rest = figures["spans_per_sec"].as_f64().unwrap_or(1.0);
+        if let Some(dir) = std::path::Path::new(url.trim_start_matches("sqlite://")).parent() {
+            super::ingest_otlp::settle(dir)?;
+        }
         match super::ingest_otlp::measure(rest, args).await {
             Ok(otlp) => figures["otlp"] = otlp,
             Err(error) => result = Err(error),

@@ -333,10 +333,25 @@ pub(super) fn sqlite_baseline(path: &std::path::Path, args: &IngestArgs) -> anyh
     Ok(args.spans as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Writes out what the runs so far left in the page cache, so that the
+/// kernel's writeback of one run's database (about 300 MB, flushed some
+/// 30 s after it was written) does not land inside the next run's clock:
+/// every file in `dir` is synced.
+pub(super) fn settle(dir: &std::path::Path) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::File::open(&path)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the three, each on a fresh database file as the REST figure was
 /// (a database that already holds the other runs' rows has deeper indexes
-/// and would make the later transports look slower), and returns their
-/// figures with ratios to `rest`.
+/// and would make the later transports look slower) and after the runs
+/// before it were written out ([`settle`]), and returns their figures with
+/// ratios to `rest`.
 pub(super) async fn measure(rest: f64, args: &IngestArgs) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let fresh = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
@@ -347,6 +362,7 @@ pub(super) async fn measure(rest: f64, args: &IngestArgs) -> anyhow::Result<Valu
     api.abort();
     store.close().await;
     let http = http?;
+    settle(dir.path())?;
 
     let store = Store::connect(&fresh("otlp-grpc.db")).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -367,6 +383,7 @@ pub(super) async fn measure(rest: f64, args: &IngestArgs) -> anyhow::Result<Valu
     let _ = server.await;
     store.close().await;
     let grpc = grpc?;
+    settle(dir.path())?;
 
     // The baseline's database: migrated by the store, then closed.
     let path = dir.path().join("baseline.db");

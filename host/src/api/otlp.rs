@@ -27,7 +27,7 @@ pub async fn export_traces(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    export(&state, &headers, &body).await
+    export(&state, &headers, body).await
 }
 
 /// Export spans at the collector's default path (same as `/otel/v1/traces`).
@@ -39,22 +39,40 @@ pub async fn export_traces_default_path(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    export(&state, &headers, &body).await
+    export(&state, &headers, body).await
 }
 
-async fn export(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Response {
-    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+async fn export(state: &AppState, headers: &HeaderMap, body: Bytes) -> Response {
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let content_type = text(header::CONTENT_TYPE);
     // Errors before the encoding is known are answered in JSON.
-    let encoding = Encoding::of(content_type).unwrap_or(Encoding::Json);
-    let (request, encoding) = match decode(
-        content_type,
-        text(header::CONTENT_ENCODING),
-        body,
-        state.limits.max_body_bytes,
-    ) {
-        Ok(decoded) => decoded,
-        Err(error) => return answer_error(error.status(), &error.to_string(), encoding),
+    let encoding = Encoding::of(content_type.as_deref()).unwrap_or(Encoding::Json);
+    let content_encoding = text(header::CONTENT_ENCODING);
+    let limit = state.limits.max_body_bytes;
+    // Decoding (and inflating) a body is CPU work proportional to its
+    // size: on a blocking thread, as the mapping is, so the runtime
+    // threads keep serving the other connections meanwhile.
+    let decoded = tokio::task::spawn_blocking(move || {
+        decode(
+            content_type.as_deref(),
+            content_encoding.as_deref(),
+            &body,
+            limit,
+        )
+    })
+    .await;
+    let (request, encoding) = match decoded {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(error)) => return answer_error(error.status(), &error.to_string(), encoding),
+        Err(_) => {
+            tracing::error!("OTLP export failed: decoding the body panicked");
+            return answer_error(500, "internal error while decoding the body", encoding);
+        }
     };
     let parent = headers.get(PARENT_HEADER).and_then(|v| v.to_str().ok());
     match ingest(&state.store, request, parent).await {
