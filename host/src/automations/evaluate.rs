@@ -15,7 +15,7 @@ use super::config::AutomationConfig;
 use super::kind::{Evaluation, Verdict, suppression};
 use super::trigger::{Outcome, Trigger};
 use super::{Inner, evaluate};
-use crate::store::{AutomationState, DbTime, RunStatus, StoreError};
+use crate::store::{AutomationState, DbTime, StoreError};
 
 /// Evaluates automation `id`.
 pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyhow::Result<Outcome> {
@@ -81,20 +81,7 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
     if !store.commit_evaluation(id, &inner.owner, &commit).await? {
         return Ok(Outcome::Busy);
     }
-    for run in &commit.runs {
-        // Runs still waiting on a delivery are counted when it ends.
-        if run.status != RunStatus::Running {
-            inner.metrics.run(&run.event_type, run.trigger, run.status);
-        }
-        tracing::info!(
-            automation_id = %id,
-            run_id = %run.id,
-            trigger = run.trigger.as_str(),
-            status = run.status.as_str(),
-            matched_rows = run.matched_rows,
-            "automation run recorded"
-        );
-    }
+    super::kind::committed(inner, id, &commit);
     if !commit.deliveries.is_empty() {
         inner.wake_delivery.notify_one();
     }

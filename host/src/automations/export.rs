@@ -325,9 +325,7 @@ pub(super) async fn evaluate(
                     }
                     return Ok(Verdict::Busy);
                 }
-                for run in &commit.runs {
-                    inner.metrics.run(&run.event_type, run.trigger, run.status);
-                }
+                super::kind::committed(inner, id, &commit);
                 cursor = upto;
                 reserved = None;
                 reserved_started = None;

@@ -132,6 +132,25 @@ pub(super) fn suppression(state: &AutomationState, now: DbTime) -> Option<DbTime
     state.suppressed_until.filter(|until| until.0 > now.0)
 }
 
+/// Counts and logs the runs of a commit of automation `id` once it is
+/// made: the one place a committed run is counted (a run still waiting on
+/// its notification is counted by delivery when that ends).
+pub(super) fn committed(inner: &Inner, id: Uuid, commit: &EvaluationCommit) {
+    for run in &commit.runs {
+        if run.status != RunStatus::Running {
+            inner.metrics.run(&run.event_type, run.trigger, run.status);
+        }
+        tracing::info!(
+            automation_id = %id,
+            run_id = %run.id,
+            trigger = run.trigger.as_str(),
+            status = run.status.as_str(),
+            matched_rows = run.matched_rows,
+            "automation run recorded"
+        );
+    }
+}
+
 /// What a kind decided.
 pub(super) enum Verdict {
     /// Commit these runs, notifications and the automation's next state.
