@@ -58,25 +58,9 @@ impl ExportDefinition {
     }
 }
 
-/// Output format of an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExportFormat {
-    /// JSON Lines: one JSON object per line, the API's field names.
-    Jsonl,
-    /// Apache Parquet, zstd-compressed, with the documented schema.
-    Parquet,
-}
-
-impl ExportFormat {
-    /// `jsonl` or `parquet`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Jsonl => "jsonl",
-            ExportFormat::Parquet => "parquet",
-        }
-    }
-}
+/// Output format of an export (defined by the encoders, which are what
+/// use it).
+pub use crate::export::encoding::ExportFormat;
 
 /// How the host authenticates to the bucket, tagged by `type` (defined by
 /// the S3 capability, which is what uses it).

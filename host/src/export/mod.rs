@@ -9,10 +9,11 @@
 //! the object goes. The engine side (cursor, runs, retries) is in
 //! [`crate::automations::export`].
 //!
-//! * [`rows`]: what a batch carries (spans, traces, query results);
+//! * [`rows`]: what a batch carries (spans, traces, query results), as the
+//!   store reads it (the types live in `store::rows`, below both);
 //! * [`query`]: custom queries, parsed and confined to the project;
 //! * [`encoding`]: JSON Lines and Parquet.
 
 pub mod encoding;
 pub mod query;
-pub mod rows;
+pub use crate::store::rows;

@@ -4,7 +4,7 @@
 //! and type checks, so every node here is something [`super::compile`] knows
 //! how to translate for both backends: there is no "unsupported" case left.
 
-use crate::store::DbTime;
+use crate::columns::DbTime;
 
 /// A top-level field of an event row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +57,7 @@ impl Column {
             "is_root" => Column::IsRoot,
             "created" => Column::Created,
             "_xact_id" => Column::XactId,
-            other => {
-                let json = crate::store::JSON_FIELDS.iter().find(|f| **f == other)?;
-                Column::Json(json)
-            }
+            other => Column::Json(crate::event_fields::JsonField::from_name(other)?.name()),
         })
     }
 

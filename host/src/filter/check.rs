@@ -17,7 +17,7 @@ use sqlparser::tokenizer::Location;
 use super::FilterError;
 use super::ast::{ArithOp, CmpOp, Column, Field, Lit, PathSeg, Pred, Scalar, Ty};
 use super::time::{interval_micros, parse_time};
-use crate::store::DbTime;
+use crate::columns::DbTime;
 
 type Result<T> = std::result::Result<T, FilterError>;
 

@@ -13,7 +13,7 @@
 //! and `INCLUDES`/`MATCH`/`IS TRUE` are two-valued.
 
 use super::ast::{ArithOp, CmpOp, Column, Field, Lit, PathSeg, Pred, Scalar, Ty};
-use crate::store::{DbTime, Dialect};
+use crate::columns::{DbTime, Dialect};
 
 /// A bind parameter of a compiled filter.
 #[derive(Debug, Clone, PartialEq)]

@@ -65,7 +65,7 @@ use sqlparser::tokenizer::Location;
 
 pub use compile::{CompiledFilter, Param, SqlPart};
 
-use crate::store::{DbTime, Dialect};
+use crate::columns::{DbTime, Dialect};
 
 /// A filter that failed to parse or check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

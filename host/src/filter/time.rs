@@ -11,7 +11,7 @@ use sqlparser::ast::{DateTimeField, Expr, Value};
 
 use super::FilterError;
 use super::check::err;
-use crate::store::DbTime;
+use crate::columns::DbTime;
 
 type Result<T> = std::result::Result<T, FilterError>;
 

@@ -44,8 +44,8 @@ use rusqlite::limits::Limit;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::rows::QueryRows;
 use super::{Backend, Store, StoreError};
-use crate::export::rows::QueryRows;
 
 /// The view a confined query reads spans from.
 pub const SPANS_VIEW: &str = "herald_query_spans";

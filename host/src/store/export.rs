@@ -13,8 +13,8 @@ use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 use super::columns::{DbId, DbTime};
+use super::rows::{SpanRecord, TraceRecord, aggregate_traces};
 use super::{Dialect, Store, StoreError, dispatch};
-use crate::export::rows::{SpanRecord, TraceRecord, aggregate_traces};
 
 /// Ranges of at least this many sequence numbers are read in two halves.
 const PARALLEL_READ_MIN: i64 = 4_096;

@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::columns::DbTime;
-use crate::export::rows::{SPAN_JSON_FIELDS, SpanRecord};
+use super::rows::SpanRecord;
+use crate::event_fields::JSON_FIELD_COUNT;
 
 const SPANS_SQL: &str = "SELECT id, xact_id, created, span_id, root_span_id, is_root, \
      span_parents, input, output, expected, error, scores, metrics, metadata, tags, \
@@ -68,7 +69,7 @@ pub(super) fn read_spans(
                 format!("created {created:?}: {e}").into(),
             ))
         })?;
-        let mut json: [Option<String>; SPAN_JSON_FIELDS] = Default::default();
+        let mut json: [Option<String>; JSON_FIELD_COUNT] = Default::default();
         for (i, slot) in json.iter_mut().enumerate() {
             *slot = text(6 + i)?;
         }

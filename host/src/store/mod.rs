@@ -38,7 +38,7 @@
 
 pub mod automation_state;
 pub mod automations;
-pub mod columns;
+pub use crate::columns;
 pub mod confined_query;
 pub mod environments;
 pub mod events;
@@ -54,6 +54,7 @@ pub mod projects;
 pub mod prompts;
 pub mod query;
 pub mod retention;
+pub mod rows;
 pub mod runs;
 pub mod validate;
 
@@ -69,7 +70,7 @@ use tokio::sync::{Mutex, MutexGuard, broadcast};
 
 pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit, FailureUpdate};
 pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
-pub use columns::{DbId, DbTime};
+pub use columns::{DbId, DbTime, Dialect};
 pub use confined_query::{ConfinedRun, QueryLimits};
 pub use environments::EnvironmentEvent;
 pub use export::BatchBounds;
@@ -164,15 +165,6 @@ impl StoreError {
             _ => Self::Database(err),
         }
     }
-}
-
-/// Which SQL dialect a store speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// SQLite 3 (bundled with sqlx).
-    Sqlite,
-    /// PostgreSQL 12 or later.
-    Postgres,
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::columns::{DbId, DbTime};
 use super::json_text::JsonText;
+use crate::event_fields::JsonField;
 
 /// The three kinds of object that hold event rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -132,20 +133,9 @@ pub struct Dataset {
     pub metadata: Option<sqlx::types::Json<Value>>,
 }
 
-/// The JSON-valued columns of an event row, in storage order.
-pub const JSON_FIELDS: [&str; 11] = [
-    "span_parents",
-    "input",
-    "output",
-    "expected",
-    "error",
-    "scores",
-    "metrics",
-    "metadata",
-    "tags",
-    "span_attributes",
-    "context",
-];
+/// The JSON-valued columns of an event row, in storage order (from the
+/// catalog, [`crate::event_fields`]).
+pub use crate::event_fields::JSON_FIELDS;
 
 /// One stored event row (a span, an experiment event or a dataset row).
 #[derive(Debug, Clone, PartialEq)]
@@ -271,15 +261,12 @@ impl RowText {
 
     /// Whether the span has no parents.
     pub fn is_root(&self) -> bool {
-        match &self.json[SPAN_PARENTS_COLUMN] {
+        match &self.json[JsonField::SpanParents.index()] {
             Some(parents) => parents.as_str() == "[]",
             None => true,
         }
     }
 }
-
-/// Where `span_parents` is in [`JSON_FIELDS`].
-const SPAN_PARENTS_COLUMN: usize = 0;
 
 /// The outcome of one insert batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -14,7 +14,8 @@ use std::io::Write;
 
 use uuid::Uuid;
 
-use crate::export::rows::{ExportRows, METRICS, SCORES, SpanRecord, TraceRecord};
+use crate::event_fields::JsonField;
+use crate::export::rows::{ExportRows, SpanRecord, TraceRecord};
 use crate::store::{DbTime, JSON_FIELDS};
 
 /// Encodes every row of `rows`.
@@ -99,19 +100,19 @@ fn write_trace(out: &mut Vec<u8>, trace: &TraceRecord, project: &str) {
     let _ = write!(out, ",\"span_count\":{}", trace.span_count);
     key(out, "duration");
     let _ = serde_json::to_writer(&mut *out, &trace.duration);
-    for (index, (name, value)) in JSON_FIELDS.iter().zip(&span.json).enumerate() {
-        match index {
-            0 => continue, // span_parents: a root has none
-            SCORES => {
-                key(out, name);
+    for (field, value) in JsonField::ALL.into_iter().zip(&span.json) {
+        match field {
+            JsonField::SpanParents => continue, // a root has none
+            JsonField::Scores => {
+                key(out, field.name());
                 numbers(out, &trace.scores);
             }
-            METRICS => {
-                key(out, name);
+            JsonField::Metrics => {
+                key(out, field.name());
                 numbers(out, &trace.metrics);
             }
             _ => {
-                key(out, name);
+                key(out, field.name());
                 raw(out, value.as_deref());
             }
         }
@@ -122,15 +123,15 @@ fn write_trace(out: &mut Vec<u8>, trace: &TraceRecord, project: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::rows::SPAN_JSON_FIELDS;
+    use crate::event_fields::JSON_FIELD_COUNT;
     use crate::store::{ObjectRef, StoredEvent};
 
     #[test]
     fn a_span_line_is_the_fetch_apis_json() {
         let project = Uuid::new_v4();
-        let mut json: [Option<String>; SPAN_JSON_FIELDS] = Default::default();
+        let mut json: [Option<String>; JSON_FIELD_COUNT] = Default::default();
         json[1] = Some(r#"{"q":"hi \"there\""}"#.into());
-        json[SCORES] = Some(r#"{"acc":0.5}"#.into());
+        json[JsonField::Scores.index()] = Some(r#"{"acc":0.5}"#.into());
         let span = SpanRecord {
             id: "row\n1".into(),
             xact_id: 42,

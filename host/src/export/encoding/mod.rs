@@ -12,10 +12,30 @@
 pub mod jsonl;
 pub mod parquet;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::rows::ExportRows;
-use crate::automations::config::ExportFormat;
+
+/// Output format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// JSON Lines: one JSON object per line, the API's field names.
+    Jsonl,
+    /// Apache Parquet, zstd-compressed, with the documented schema.
+    Parquet,
+}
+
+impl ExportFormat {
+    /// `jsonl` or `parquet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+}
 
 /// The content type an object of `format` is stored with.
 pub fn content_type(format: ExportFormat) -> &'static str {

@@ -41,16 +41,20 @@ use parquet::schema::types::ColumnPath;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::export::rows::{
-    ExportRows, METRICS, QueryRows, SCORES, SPAN_PARENTS, SpanRecord, TAGS, TraceRecord,
-    numeric_map,
-};
+use crate::event_fields::JsonField;
+use crate::export::rows::{ExportRows, QueryRows, SpanRecord, TraceRecord, numeric_map};
 use crate::store::JSON_FIELDS;
 
 /// The span fields stored as JSON text, as indexes into
 /// [`JSON_FIELDS`]: all but the ones with typed columns.
 fn text_fields() -> impl Iterator<Item = usize> {
-    (0..JSON_FIELDS.len()).filter(|i| ![SPAN_PARENTS, SCORES, METRICS, TAGS].contains(i))
+    let typed = [
+        JsonField::SpanParents,
+        JsonField::Scores,
+        JsonField::Metrics,
+        JsonField::Tags,
+    ];
+    (0..JSON_FIELDS.len()).filter(move |i| !typed.iter().any(|field| field.index() == *i))
 }
 
 /// Rows per row group (and per Arrow record batch built at once).
@@ -183,17 +187,20 @@ fn log_batch<'a>(
         log_id.append_value("g");
         span_id.append_value(&span.span_id);
         root_span_id.append_value(&span.root_span_id);
-        string_list(&mut tags, span.json[TAGS].as_deref());
+        string_list(&mut tags, span.json[JsonField::Tags.index()].as_deref());
         for (builder, &field) in texts.iter_mut().zip(&text_fields) {
             builder.append_option(span.json[field].as_deref());
         }
         match row {
             LogRow::Span(span) => {
                 is_root.append_value(span.is_root);
-                string_list(&mut span_parents, span.json[SPAN_PARENTS].as_deref());
-                let own_scores = span.json[SCORES].as_deref();
+                string_list(
+                    &mut span_parents,
+                    span.json[JsonField::SpanParents.index()].as_deref(),
+                );
+                let own_scores = span.json[JsonField::Scores.index()].as_deref();
                 number_map(&mut scores, &numeric_map(own_scores), own_scores.is_some())?;
-                let own_metrics = span.json[METRICS].as_deref();
+                let own_metrics = span.json[JsonField::Metrics.index()].as_deref();
                 number_map(
                     &mut metrics,
                     &numeric_map(own_metrics),
@@ -329,7 +336,7 @@ fn query_column(rows: &[Vec<Value>], i: usize, kind: ColumnKind) -> ArrayRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::rows::SPAN_JSON_FIELDS;
+    use crate::event_fields::JSON_FIELD_COUNT;
     use arrow_array::Array;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -346,10 +353,10 @@ mod tests {
     fn spans_round_trip_through_the_arrow_reader() {
         let spans: Vec<SpanRecord> = (0..20_000)
             .map(|i| {
-                let mut json: [Option<String>; SPAN_JSON_FIELDS] = Default::default();
+                let mut json: [Option<String>; JSON_FIELD_COUNT] = Default::default();
                 json[1] = Some(format!(r#"{{"n":{i}}}"#));
-                json[SCORES] = Some(r#"{"acc":0.5,"label":"x"}"#.into());
-                json[TAGS] = Some(r#"["a","b"]"#.into());
+                json[JsonField::Scores.index()] = Some(r#"{"acc":0.5,"label":"x"}"#.into());
+                json[JsonField::Tags.index()] = Some(r#"["a","b"]"#.into());
                 SpanRecord {
                     id: format!("row-{i}"),
                     xact_id: i,

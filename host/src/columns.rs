@@ -1,4 +1,7 @@
-//! Column types that both backends store differently but read back equal.
+//! Column types that both backends store differently but read back equal,
+//! and the [`Dialect`] that tells them apart: a leaf below the store and
+//! the filter compiler, which both speak them (re-exported as
+//! `store::{DbId, DbTime, Dialect}`).
 //!
 //! Identifiers ([`DbId`]) are native `uuid` in PostgreSQL and hyphenated text
 //! in SQLite (sqlx would otherwise store 16-byte blobs there, unreadable to an
@@ -181,4 +184,13 @@ mod tests {
         let t = DbTime::parse("2024-05-01T12:00:00.123456789Z").unwrap();
         assert_eq!(t.to_text(), "2024-05-01T12:00:00.123456Z");
     }
+}
+
+/// Which SQL dialect a store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite 3 (bundled with sqlx).
+    Sqlite,
+    /// PostgreSQL 12 or later.
+    Postgres,
 }

@@ -12,16 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// A span's JSON fields, in [`JSON_FIELDS`](crate::store::JSON_FIELDS) order.
-pub const SPAN_JSON_FIELDS: usize = 11;
-/// Index of `span_parents` in [`SpanRecord::json`].
-pub const SPAN_PARENTS: usize = 0;
-/// Index of `scores` in [`SpanRecord::json`].
-pub const SCORES: usize = 5;
-/// Index of `metrics` in [`SpanRecord::json`].
-pub const METRICS: usize = 6;
-/// Index of `tags` in [`SpanRecord::json`].
-pub const TAGS: usize = 8;
+use crate::event_fields::{JSON_FIELD_COUNT, JsonField};
 
 /// One span of the project's logs.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,9 +29,9 @@ pub struct SpanRecord {
     pub root_span_id: String,
     /// Whether it is the trace's root.
     pub is_root: bool,
-    /// The JSON fields as JSON text, `None` when null; indexed like
-    /// [`JSON_FIELDS`](crate::store::JSON_FIELDS).
-    pub json: [Option<String>; SPAN_JSON_FIELDS],
+    /// The JSON fields as JSON text, `None` when null; indexed by
+    /// [`JsonField::index`].
+    pub json: [Option<String>; JSON_FIELD_COUNT],
 }
 
 /// One trace: its root span with figures aggregated over all its spans.
@@ -149,12 +140,12 @@ impl TraceBuilder {
     fn add(&mut self, span: SpanRecord) {
         self.xact_id = self.xact_id.max(span.xact_id);
         self.span_count += 1;
-        for (name, value) in numeric_map(span.json[SCORES].as_deref()) {
+        for (name, value) in numeric_map(span.json[JsonField::Scores.index()].as_deref()) {
             let entry = self.score_sums.entry(name).or_insert((0.0, 0));
             entry.0 += value;
             entry.1 += 1;
         }
-        for (name, value) in numeric_map(span.json[METRICS].as_deref()) {
+        for (name, value) in numeric_map(span.json[JsonField::Metrics.index()].as_deref()) {
             match name.as_str() {
                 "start" => self.start = Some(self.start.map_or(value, |s| s.min(value))),
                 "end" => self.end = Some(self.end.map_or(value, |e| e.max(value))),
@@ -171,7 +162,7 @@ impl TraceBuilder {
 
     fn finish(self) -> Option<TraceRecord> {
         let root = self.root?;
-        let mut metrics = numeric_map(root.json[METRICS].as_deref());
+        let mut metrics = numeric_map(root.json[JsonField::Metrics.index()].as_deref());
         metrics.extend(self.summed);
         if let Some(start) = self.start {
             metrics.insert("start".into(), start);
@@ -204,9 +195,9 @@ mod tests {
     use super::*;
 
     fn span(id: &str, root: &str, xact: i64, scores: &str, metrics: &str) -> SpanRecord {
-        let mut json: [Option<String>; SPAN_JSON_FIELDS] = Default::default();
-        json[SCORES] = Some(scores.into());
-        json[METRICS] = Some(metrics.into());
+        let mut json: [Option<String>; JSON_FIELD_COUNT] = Default::default();
+        json[JsonField::Scores.index()] = Some(scores.into());
+        json[JsonField::Metrics.index()] = Some(metrics.into());
         SpanRecord {
             id: id.into(),
             xact_id: xact,
