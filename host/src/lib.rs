@@ -25,6 +25,7 @@
 pub mod api;
 pub mod authoring;
 pub mod automations;
+pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod columns;

@@ -9,8 +9,7 @@
 //! environment are ignored (they would bypass the address guard).
 
 use super::net_guard::{BlockedAddress, GuardedResolver, HostAllowList, non_public_reason};
-use crate::plugins::bindings::alert::herald::automation::http as wit;
-use crate::plugins::sandbox::CallState;
+use crate::bindings::alert::herald::automation::http as wit;
 use futures::StreamExt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -191,12 +190,24 @@ fn transport_error(error: reqwest::Error) -> wit::HttpError {
     wit::HttpError::Connection(message)
 }
 
-impl wit::Host for CallState {
+/// The `http` capability's state for one call.
+#[derive(Debug, Default)]
+pub struct HttpState {
+    /// What the call may reach, when it was granted network access.
+    pub grant: Option<HttpGrant>,
+    /// The first host the guard refused, for the call's error.
+    pub denied_host: Option<String>,
+    /// Time spent waiting on requests (not charged to the guest's CPU
+    /// budget).
+    pub host_time: Duration,
+}
+
+impl wit::Host for HttpState {
     async fn send(
         &mut self,
         request: wit::Request,
     ) -> wasmtime::Result<Result<wit::Response, wit::HttpError>> {
-        let Some(grant) = self.http.clone() else {
+        let Some(grant) = self.grant.clone() else {
             return Ok(Err(wit::HttpError::HostNotAllowed(
                 "this call has no network access".into(),
             )));

@@ -7,10 +7,12 @@
 //! loop cannot flood it, and the one line saying lines were dropped is
 //! logged when the cap is reached.
 
-use crate::plugins::bindings::alert::herald::automation::log as wit;
-use crate::plugins::bindings::types::Level;
-use crate::plugins::sandbox::CallState;
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::bindings::alert::herald::automation::log as wit;
+use crate::bindings::types::{self, Level};
 
 /// Most lines kept per call.
 pub const MAX_LINES: usize = 200;
@@ -26,9 +28,29 @@ pub struct LogLine {
     pub message: String,
 }
 
-impl CallState {
+/// The `log` capability's state for one call: the lines kept so far.
+#[derive(Debug)]
+pub struct LogState {
+    /// The plugin, named in every daemon log line.
+    plugin: Arc<str>,
+    /// The lines kept, at most [`MAX_LINES`].
+    pub lines: Vec<LogLine>,
+    /// Lines past the cap, counted but not kept.
+    pub dropped: u32,
+}
+
+impl LogState {
+    /// No lines yet, for a call of `plugin`.
+    pub fn new(plugin: Arc<str>) -> Self {
+        Self {
+            plugin,
+            lines: Vec::new(),
+            dropped: 0,
+        }
+    }
+
     /// Records a line (also used for the guest's stderr).
-    pub(crate) fn push_log(&mut self, level: &'static str, mut message: String) {
+    pub fn push(&mut self, level: &'static str, mut message: String) {
         if message.len() > MAX_LINE_BYTES {
             let mut cut = MAX_LINE_BYTES;
             while !message.is_char_boundary(cut) {
@@ -37,12 +59,12 @@ impl CallState {
             message.truncate(cut);
             message.push('…');
         }
-        if self.logs.len() >= MAX_LINES {
-            if self.dropped_log_lines == 0 {
+        if self.lines.len() >= MAX_LINES {
+            if self.dropped == 0 {
                 tracing::warn!(plugin = %self.plugin, cap = MAX_LINES,
                     "plugin log lines past the cap are dropped for the rest of this call");
             }
-            self.dropped_log_lines += 1;
+            self.dropped += 1;
             return;
         }
         match level {
@@ -51,11 +73,11 @@ impl CallState {
             "info" => tracing::info!(plugin = %self.plugin, "{message}"),
             _ => tracing::debug!(plugin = %self.plugin, "{message}"),
         }
-        self.logs.push(LogLine { level, message });
+        self.lines.push(LogLine { level, message });
     }
 }
 
-impl wit::Host for CallState {
+impl wit::Host for LogState {
     async fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
             Level::Trace => "trace",
@@ -64,9 +86,9 @@ impl wit::Host for CallState {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        self.push_log(level, message);
+        self.push(level, message);
         Ok(())
     }
 }
 
-impl crate::plugins::bindings::types::Host for CallState {}
+impl types::Host for LogState {}

@@ -1,8 +1,13 @@
 //! The capabilities the host offers to plugins, one module per WIT import.
 //!
-//! Each module implements the generated `Host` trait of its interface for
-//! the per-call [`CallState`](crate::plugins::sandbox::CallState). A plugin
-//! is linked only with the capabilities its world declares, and each
+//! Each module owns its per-call state (`LogState`, `HttpState`,
+//! `ObjectStoreState`, `RecordsState`), implements the generated `Host`
+//! trait of its interface ([`crate::bindings`]) on it, and is linked by
+//! projection from the call's state (as wasmtime-wasi's `WasiCtxView`), so
+//! a capability sees only its own fields and never the plugin host's
+//! types. Adding one is one module, one field of the call's state and one
+//! linker line. A plugin is linked only with the capabilities its world
+//! declares, and each
 //! capability is further scoped by what the call was granted (the HTTP
 //! limits of that plugin, the object store of that automation, the records
 //! of that project). A call without a grant gets a clear refusal.

@@ -6,23 +6,17 @@
 //! rest. Encoded export batches reach the plugin as a [`Payload`] handle, so
 //! their bytes stay in host memory and are uploaded from there.
 
-use crate::plugins::bindings::export::herald::automation::object_store as wit;
-use crate::plugins::sandbox::CallState;
 use std::sync::Arc;
-use std::time::Instant;
-use wasmtime::component::Resource;
+use std::time::{Duration, Instant};
 
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+pub use crate::bindings::Payload;
+use crate::bindings::export::herald::automation::object_store as wit;
 pub use wit::{ObjectInfo, StoreError};
 
 /// Largest body `put-bytes` accepts from a plugin.
 pub const MAX_PUT_BYTES: usize = 8 << 20;
-
-/// Bytes the host prepared for a plugin (e.g. an encoded export batch).
-#[derive(Debug, Clone)]
-pub struct Payload {
-    /// The bytes; cheap to clone.
-    pub bytes: bytes::Bytes,
-}
 
 /// Where an export call's objects go: one bucket, credentials held here.
 #[async_trait::async_trait]
@@ -40,15 +34,42 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
-impl CallState {
+/// The `object-store` capability's state for one call.
+#[derive(Default)]
+pub struct ObjectStoreState {
+    /// The automation's bucket, when the call was granted one.
+    pub store: Option<Arc<dyn ObjectStore>>,
+    /// Time spent in the backend (not charged to the guest's CPU budget).
+    pub host_time: Duration,
+}
+
+/// What the capability works on: its state and the call's resource table,
+/// where the [`Payload`]s handed to the plugin live (the table is shared
+/// with WASI, so it is lent rather than owned; as `WasiCtxView` does).
+pub struct ObjectStoreView<'a> {
+    /// The capability's own state.
+    pub state: &'a mut ObjectStoreState,
+    /// The call's resource table.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Links the capability by projection: `add_to_linker::<_, ObjectStoreCapability>`.
+pub struct ObjectStoreCapability;
+
+impl HasData for ObjectStoreCapability {
+    type Data<'a> = ObjectStoreView<'a>;
+}
+
+impl ObjectStoreView<'_> {
     fn object_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
-        self.object_store
+        self.state
+            .store
             .clone()
             .ok_or_else(|| StoreError::Other("no object store is configured for this call".into()))
     }
 }
 
-impl wit::Host for CallState {
+impl wit::Host for ObjectStoreView<'_> {
     async fn put(
         &mut self,
         key: String,
@@ -62,7 +83,7 @@ impl wit::Host for CallState {
         };
         let started = Instant::now();
         let result = store.put(&key, &content_type, bytes).await;
-        self.host_time += started.elapsed();
+        self.state.host_time += started.elapsed();
         Ok(result)
     }
 
@@ -84,7 +105,7 @@ impl wit::Host for CallState {
         };
         let started = Instant::now();
         let result = store.put(&key, &content_type, body.into()).await;
-        self.host_time += started.elapsed();
+        self.state.host_time += started.elapsed();
         Ok(result)
     }
 
@@ -99,7 +120,7 @@ impl wit::Host for CallState {
         };
         let started = Instant::now();
         let result = store.get(&key, max_bytes.min(MAX_PUT_BYTES as u64)).await;
-        self.host_time += started.elapsed();
+        self.state.host_time += started.elapsed();
         Ok(result)
     }
 
@@ -110,12 +131,12 @@ impl wit::Host for CallState {
         };
         let started = Instant::now();
         let result = store.delete(&key).await;
-        self.host_time += started.elapsed();
+        self.state.host_time += started.elapsed();
         Ok(result)
     }
 }
 
-impl wit::HostPayload for CallState {
+impl wit::HostPayload for ObjectStoreView<'_> {
     async fn size(&mut self, payload: Resource<Payload>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&payload)?.bytes.len() as u64)
     }

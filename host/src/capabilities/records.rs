@@ -3,9 +3,10 @@
 //! The host's [`Records`] backend (the store, confined to the automation's
 //! project) does the work in bounded batches; the plugin only decides.
 
-use crate::plugins::bindings::retention::herald::automation::records as wit;
-use crate::plugins::sandbox::CallState;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::bindings::retention::herald::automation::records as wit;
 
 pub use wit::{Affected, ObjectType};
 
@@ -27,7 +28,16 @@ pub trait Records: Send + Sync {
     ) -> Result<u64, String>;
 }
 
-impl wit::Host for CallState {
+/// The `records` capability's state for one call.
+#[derive(Default)]
+pub struct RecordsState {
+    /// The project's records, when the call was granted them.
+    pub records: Option<Arc<dyn Records>>,
+    /// Time spent in the backend (not charged to the guest's CPU budget).
+    pub host_time: Duration,
+}
+
+impl wit::Host for RecordsState {
     async fn count_older_than(
         &mut self,
         object_type: ObjectType,

@@ -157,8 +157,8 @@ fn format_problems(problems: &[ConfigProblem]) -> String {
 
 /// A plugin's own `plugin-error` (one WIT type shared by every world): a
 /// failure it reported, with its retry advice.
-impl From<super::bindings::alert::herald::automation::types::PluginError> for CallError {
-    fn from(e: super::bindings::alert::herald::automation::types::PluginError) -> Self {
+impl From<crate::bindings::alert::herald::automation::types::PluginError> for CallError {
+    fn from(e: crate::bindings::alert::herald::automation::types::PluginError) -> Self {
         CallError::Failed {
             message: e.message,
             retryable: e.retryable,

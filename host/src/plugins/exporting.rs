@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use super::bindings::export::ExportDestinationPre;
-use super::bindings::export::exports::herald::automation::exporting as wit;
 use super::sandbox::{CallState, Grants};
 use super::{CallReport, LoadedPlugin, PluginRuntime};
+use crate::bindings::export::ExportDestinationPre;
+use crate::bindings::export::exports::herald::automation::exporting as wit;
 use crate::capabilities::object_store::{ObjectStore, Payload};
 
 /// One encoded batch, as the host describes it to an export destination.

@@ -7,13 +7,20 @@
 //! checks, pre-instantiation with the world's linker, and a sandboxed
 //! `describe` call whose answer is validated.
 
-use super::bindings::{alert, export, retention, types};
 use super::cache::CompileSource;
 use super::contract::{self, World};
 use super::error::LoadError;
 use super::sandbox::{CallState, Grants, SandboxLimits};
 use super::{PluginRuntime, runtime::Runtime};
+use crate::bindings::alert::herald::automation::{http, log};
+use crate::bindings::export::herald::automation::object_store;
+use crate::bindings::retention::herald::automation::records;
+use crate::bindings::{alert, export, retention, types};
 use crate::capabilities::http::HttpLimits;
+use crate::capabilities::http::HttpState;
+use crate::capabilities::log::LogState;
+use crate::capabilities::object_store::ObjectStoreCapability;
+use crate::capabilities::records::RecordsState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -138,16 +145,29 @@ pub(crate) struct Linkers {
 
 impl Linkers {
     pub(crate) fn new(engine: &wasmtime::Engine) -> anyhow::Result<Self> {
-        let wasi = |linker: &mut Linker<CallState>| wasmtime_wasi::p2::add_to_linker_async(linker);
+        // Every world: WASI and the log capability (with the shared types).
+        let common = |linker: &mut Linker<CallState>| -> anyhow::Result<()> {
+            wasmtime_wasi::p2::add_to_linker_async(linker)?;
+            types::add_to_linker::<_, HasSelf<LogState>>(linker, |s| &mut s.log)?;
+            log::add_to_linker::<_, HasSelf<LogState>>(linker, |s| &mut s.log)?;
+            Ok(())
+        };
+        // Then each world's own capabilities, each by projection onto its
+        // own state.
         let mut alert_linker = Linker::new(engine);
-        wasi(&mut alert_linker)?;
-        alert::AlertDestination::add_to_linker::<_, HasSelf<_>>(&mut alert_linker, |s| s)?;
+        common(&mut alert_linker)?;
+        http::add_to_linker::<_, HasSelf<HttpState>>(&mut alert_linker, |s| &mut s.http)?;
         let mut export_linker = Linker::new(engine);
-        wasi(&mut export_linker)?;
-        export::ExportDestination::add_to_linker::<_, HasSelf<_>>(&mut export_linker, |s| s)?;
+        common(&mut export_linker)?;
+        object_store::add_to_linker::<_, ObjectStoreCapability>(
+            &mut export_linker,
+            CallState::object_store_view,
+        )?;
         let mut retention_linker = Linker::new(engine);
-        wasi(&mut retention_linker)?;
-        retention::RetentionPolicy::add_to_linker::<_, HasSelf<_>>(&mut retention_linker, |s| s)?;
+        common(&mut retention_linker)?;
+        records::add_to_linker::<_, HasSelf<RecordsState>>(&mut retention_linker, |s| {
+            &mut s.records
+        })?;
         Ok(Self {
             alert: alert_linker,
             export: export_linker,

@@ -12,11 +12,10 @@
 //!
 //! The public surface is [`PluginRuntime`] and its typed calls
 //! ([`PluginRuntime::validate_config`], [`PluginRuntime::deliver`]); the
-//! `bindgen!` output stays private in `bindings`. See the `sandbox` module
+//! `bindgen!` output is in [`crate::bindings`]. See the `sandbox` module
 //! for what a plugin can and cannot do, and `contract` for how its world is
 //! decided.
 
-pub(crate) mod bindings;
 mod bundled;
 pub mod cache;
 pub mod contract;
@@ -41,6 +40,7 @@ pub use sandbox::SandboxLimits;
 
 pub use crate::capabilities::records::{Affected, ObjectType, Records};
 
+use crate::bindings;
 use crate::capabilities::http::HttpGrant;
 use bindings::alert::exports::herald::automation::alerting;
 use bindings::retention::exports::herald::automation::retention as retention_wit;

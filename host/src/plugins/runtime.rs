@@ -139,11 +139,11 @@ impl PluginRuntime {
         }
         CallReport {
             result,
-            logs: std::mem::take(&mut state.logs),
-            dropped_log_lines: state.dropped_log_lines,
+            logs: std::mem::take(&mut state.log.lines),
+            dropped_log_lines: state.log.dropped,
             duration,
             peak_memory_bytes: state.peak_memory(),
-            denied_host: state.denied_host.take(),
+            denied_host: state.http.denied_host.take(),
         }
     }
 }

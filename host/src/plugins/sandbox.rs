@@ -15,10 +15,10 @@
 //!   governed by the HTTP timeout and a busy loop by the CPU budget.
 
 use super::error::CallError;
-use crate::capabilities::http::HttpGrant;
-use crate::capabilities::log::LogLine;
-use crate::capabilities::object_store::ObjectStore;
-use crate::capabilities::records::Records;
+use crate::capabilities::http::{HttpGrant, HttpState};
+use crate::capabilities::log::LogState;
+use crate::capabilities::object_store::{ObjectStore, ObjectStoreState, ObjectStoreView};
+use crate::capabilities::records::{Records, RecordsState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -70,13 +70,11 @@ pub struct CallState {
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     limiter: CallLimiter,
-    pub(crate) http: Option<HttpGrant>,
-    pub(crate) object_store: Option<Arc<dyn ObjectStore>>,
-    pub(crate) records: Option<Arc<dyn Records>>,
-    pub(crate) logs: Vec<LogLine>,
-    pub(crate) dropped_log_lines: u32,
-    pub(crate) denied_host: Option<String>,
-    pub(crate) host_time: Duration,
+    /// Each capability's own state, linked by projection.
+    pub(crate) log: LogState,
+    pub(crate) http: HttpState,
+    pub(crate) object_store: ObjectStoreState,
+    pub(crate) records: RecordsState,
     started: Instant,
     cpu_budget: Duration,
     deadline_hit: bool,
@@ -144,6 +142,7 @@ pub(crate) fn new_store(
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build();
+    let log = LogState::new(plugin.clone());
     let state = CallState {
         plugin,
         wasi,
@@ -154,13 +153,19 @@ pub(crate) fn new_store(
             peak: 0,
             hit: false,
         },
-        http: grants.http,
-        object_store: grants.object_store,
-        records: grants.records,
-        logs: Vec::new(),
-        dropped_log_lines: 0,
-        denied_host: None,
-        host_time: Duration::ZERO,
+        log,
+        http: HttpState {
+            grant: grants.http,
+            ..HttpState::default()
+        },
+        object_store: ObjectStoreState {
+            store: grants.object_store,
+            ..ObjectStoreState::default()
+        },
+        records: RecordsState {
+            records: grants.records,
+            ..RecordsState::default()
+        },
         started: Instant::now(),
         cpu_budget: limits.cpu_time,
         deadline_hit: false,
@@ -171,7 +176,7 @@ pub(crate) fn new_store(
     store.set_epoch_deadline(ticks(limits.cpu_time));
     store.epoch_deadline_callback(|mut ctx| {
         let state = ctx.data_mut();
-        let guest_time = state.started.elapsed().saturating_sub(state.host_time);
+        let guest_time = state.started.elapsed().saturating_sub(state.host_time());
         if guest_time >= state.cpu_budget {
             state.deadline_hit = true;
             Ok(UpdateDeadline::Interrupt)
@@ -189,6 +194,20 @@ fn ticks(duration: Duration) -> u64 {
 }
 
 impl CallState {
+    /// Time spent waiting on the capabilities, which the CPU budget does
+    /// not charge to the guest.
+    pub(crate) fn host_time(&self) -> Duration {
+        self.http.host_time + self.object_store.host_time + self.records.host_time
+    }
+
+    /// The `object-store` capability's view of the call.
+    pub(crate) fn object_store_view(&mut self) -> ObjectStoreView<'_> {
+        ObjectStoreView {
+            state: &mut self.object_store,
+            table: &mut self.table,
+        }
+    }
+
     /// Highest total linear memory seen during the call, in bytes.
     pub(crate) fn peak_memory(&self) -> u64 {
         self.limiter.peak as u64
@@ -200,7 +219,7 @@ impl CallState {
             .trim()
             .to_owned();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            self.push_log("warn", format!("stderr: {line}"));
+            self.log.push("warn", format!("stderr: {line}"));
         }
         text
     }
@@ -221,7 +240,7 @@ impl CallState {
                 limit_bytes: limits.memory_bytes,
             };
         }
-        if let Some(host) = self.denied_host.clone() {
+        if let Some(host) = self.http.denied_host.clone() {
             return CallError::HostNotAllowed { plugin, host };
         }
         let backtrace = error

@@ -1,6 +1,8 @@
 //! The `wasmtime::component::bindgen!` output for the three worlds of
-//! `herald:automation@0.1.0`. Private to the plugin host: the rest of the
-//! daemon uses the typed API in [`super`].
+//! `herald:automation@0.1.0`: a leaf, like Spin's `spin-world`, so the
+//! capabilities (which implement the imported interfaces) and the plugin
+//! host (which calls the exports) both build on it without importing each
+//! other. The rest of the daemon uses the typed API in [`crate::plugins`].
 //!
 //! The alert world generates the shared interfaces (`types`, `log`,
 //! `http`); the other two reuse them through `with`, so a `PluginInfo` is
@@ -28,7 +30,7 @@ pub mod export {
         with: {
             "herald:automation/types": super::alert::herald::automation::types,
             "herald:automation/log": super::alert::herald::automation::log,
-            "herald:automation/object-store.payload": crate::capabilities::object_store::Payload,
+            "herald:automation/object-store.payload": super::Payload,
         },
     });
 }
@@ -48,3 +50,12 @@ pub mod retention {
 }
 
 pub use alert::herald::automation::types;
+
+/// Bytes the host prepared for a plugin (e.g. an encoded export batch): the
+/// host side of the WIT `payload` resource, kept in the call's resource
+/// table so the bytes stay in host memory.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// The bytes; cheap to clone.
+    pub bytes: bytes::Bytes,
+}
