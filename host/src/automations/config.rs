@@ -21,25 +21,7 @@ pub use super::export_config::{
 /// The longest notify interval Braintrust allows: 30 days.
 pub const MAX_INTERVAL_SECONDS: u64 = 2_592_000;
 
-/// A problem with a config, at a request path like `config.action.url`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ConfigError {
-    /// Where, in the request body.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// An error at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use super::config_error::ConfigError;
 
 /// What an automation does, by `event_type`.
 #[derive(Debug, Clone, PartialEq)]

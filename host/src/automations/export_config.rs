@@ -21,7 +21,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::config::ConfigError;
+use super::config_error::ConfigError;
 use crate::capabilities::s3::S3Destination;
 
 /// Rows per batch when `batch_size` is not set (Braintrust's default).

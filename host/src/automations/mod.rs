@@ -29,6 +29,7 @@
 //! [`metrics`] the Prometheus metrics.
 
 pub mod config;
+mod config_error;
 pub mod control;
 pub mod delivery;
 mod environment;

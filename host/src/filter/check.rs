@@ -9,10 +9,9 @@
 
 use chrono::TimeDelta;
 use sqlparser::ast::{
-    AccessExpr, BinaryOperator, Expr, FunctionArguments, Ident, InTarget, Spanned, Subscript,
-    UnaryOperator, Value,
+    AccessExpr, BinaryOperator, Expr, FunctionArguments, Ident, InTarget, Subscript, UnaryOperator,
+    Value,
 };
-use sqlparser::tokenizer::Location;
 
 use super::FilterError;
 use super::ast::{ArithOp, CmpOp, Column, Field, Lit, PathSeg, Pred, Scalar, Ty};
@@ -29,17 +28,8 @@ enum Node {
     Typed(Scalar, Ty),
 }
 
-pub(super) fn err(expr: &Expr, message: impl Into<String>) -> FilterError {
-    FilterError::at(message, loc(expr))
-}
-
-fn loc(expr: &Expr) -> Location {
-    let start = expr.span().start;
-    if start.line == 0 {
-        Location::new(1, 1)
-    } else {
-        start
-    }
+fn err(expr: &Expr, message: impl Into<String>) -> FilterError {
+    FilterError::at_expr(expr, message)
 }
 
 /// Checks a whole filter, which must be a predicate.

@@ -88,6 +88,19 @@ impl FilterError {
         }
     }
 
+    /// An error at where `expr` starts in the source (line 1, column 1
+    /// when the parser kept no place for it).
+    pub(crate) fn at_expr(expr: &sqlparser::ast::Expr, message: impl Into<String>) -> Self {
+        use sqlparser::ast::Spanned;
+        let start = expr.span().start;
+        let location = if start.line == 0 {
+            Location::new(1, 1)
+        } else {
+            start
+        };
+        Self::at(message, location)
+    }
+
     /// The 0-based character offset of the error in `source`.
     pub fn offset_in(&self, source: &str) -> usize {
         let mut offset = 0;

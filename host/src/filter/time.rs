@@ -10,7 +10,6 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sqlparser::ast::{DateTimeField, Expr, Value};
 
 use super::FilterError;
-use super::check::err;
 use crate::columns::DbTime;
 
 type Result<T> = std::result::Result<T, FilterError>;
@@ -36,7 +35,7 @@ pub fn parse_time(text: &str) -> Option<DbTime> {
 /// The length of `interval N unit` or `interval 'N unit'` in microseconds.
 pub(super) fn interval_micros(expr: &Expr, interval: &sqlparser::ast::Interval) -> Result<i64> {
     let bad = || {
-        err(
+        FilterError::at_expr(
             expr,
             "expected an interval like `interval 1 hour` or `interval '30 minutes'` \
              (units: second, minute, hour, day, week)",
@@ -77,7 +76,7 @@ pub(super) fn interval_micros(expr: &Expr, interval: &sqlparser::ast::Interval) 
     };
     let micros = amount * unit_micros;
     if !micros.is_finite() || micros.abs() > 3.2e17 {
-        return Err(err(expr, "interval is out of range"));
+        return Err(FilterError::at_expr(expr, "interval is out of range"));
     }
     Ok(micros as i64)
 }
