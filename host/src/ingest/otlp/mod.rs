@@ -131,20 +131,16 @@ async fn resolve(
     Ok(found)
 }
 
-/// Each span's parent, in request order: its own `braintrust.parent`,
-/// else its resource's, else the request header's.
-struct Parents<'a> {
+/// A span's parent: its own `braintrust.parent` (in its `attributes`),
+/// else its resource's (`resource`), else the request header's (`header`).
+fn span_parent<'a>(
+    attributes: &'a [KeyValue],
+    resource: Option<&'a str>,
     header: Option<&'a str>,
-}
-
-impl<'a> Parents<'a> {
-    /// The parent named by a span's `attributes` under a resource whose
-    /// own attributes name `resource`.
-    fn of(&self, attributes: &'a [KeyValue], resource: Option<&'a str>) -> Option<&'a str> {
-        mapping::parent_attribute(attributes)
-            .or(resource)
-            .or(self.header)
-    }
+) -> Option<&'a str> {
+    mapping::parent_attribute(attributes)
+        .or(resource)
+        .or(header)
 }
 
 /// Why a span with malformed ids is refused (checked before anything else).
@@ -168,7 +164,7 @@ fn no_parent() -> String {
 async fn resolve_parents(
     store: &Store,
     request: &ExportTraceServiceRequest,
-    parents: &Parents<'_>,
+    header: Option<&str>,
 ) -> Result<Routes, StoreError> {
     let mut router = Router {
         store,
@@ -184,7 +180,7 @@ async fn resolve_parents(
             if malformed_ids(span).is_some() {
                 continue;
             }
-            if let Some(text) = parents.of(&span.attributes, resource)
+            if let Some(text) = span_parent(&span.attributes, resource, header)
                 && !routes.contains_key(text)
             {
                 let found = resolve(&mut router, text).await?;
@@ -195,19 +191,30 @@ async fn resolve_parents(
     Ok(routes)
 }
 
-/// What one request's spans became: the writes per object, and why each
-/// refused span was refused, in request order.
+/// What one request's spans became: the writes per object, how many spans
+/// were refused, and why the first one (in request order) was.
 #[derive(Default)]
 struct Sorted {
     writes: HashMap<ObjectRef, Vec<EventWrite>>,
-    refused: Vec<String>,
+    rejected: usize,
+    first_error: Option<String>,
+}
+
+impl Sorted {
+    /// Counts a refused span; `reason` is built only for the first.
+    fn refuse(&mut self, reason: impl FnOnce() -> String) {
+        self.rejected += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(reason());
+        }
+    }
 }
 
 /// Maps and validates every span of `request`, moving its strings rather
 /// than copying, and routes each to its parent's object.
 fn map_and_validate(
     request: ExportTraceServiceRequest,
-    parents: &Parents<'_>,
+    header: Option<&str>,
     routes: &Routes,
 ) -> Sorted {
     let mut sorted = Sorted::default();
@@ -227,19 +234,20 @@ fn map_and_validate(
                 let path = || format!("resourceSpans[{r}].scopeSpans[{s}].spans[{i}]");
                 let route = match malformed_ids(&span) {
                     Some(reason) => Err(reason.to_string()),
-                    None => match parents.of(&span.attributes, resource_parent.as_deref()) {
-                        // Every parent was resolved before this task.
-                        Some(text) => routes
-                            .get(text)
-                            .cloned()
-                            .unwrap_or_else(|| Err(format!("parent {text:?} was not resolved"))),
-                        None => Err(no_parent()),
-                    },
+                    None => {
+                        match span_parent(&span.attributes, resource_parent.as_deref(), header) {
+                            // Every parent was resolved before this task.
+                            Some(text) => routes.get(text).cloned().unwrap_or_else(|| {
+                                Err(format!("parent {text:?} was not resolved"))
+                            }),
+                            None => Err(no_parent()),
+                        }
+                    }
                 };
                 let object = match route {
                     Ok(object) => object,
                     Err(reason) => {
-                        sorted.refused.push(format!("{}: {reason}", path()));
+                        sorted.refuse(|| format!("{}: {reason}", path()));
                         continue;
                     }
                 };
@@ -247,11 +255,10 @@ fn map_and_validate(
                 // Validated with an empty root path, rebased on error.
                 match validate_mapped_event(object.kind, event.fields, "") {
                     Ok(write) => sorted.writes.entry(object).or_default().push(write),
-                    Err(error) => {
+                    Err(error) => sorted.refuse(|| {
                         let at = format!("{}{}", path(), error.path);
-                        let error = ValidationError::new(at, error.message);
-                        sorted.refused.push(error.to_string());
-                    }
+                        ValidationError::new(at, error.message).to_string()
+                    }),
                 }
             }
         }
@@ -280,30 +287,18 @@ pub async fn ingest(
     // blocking task: a large request does not hold up the runtime threads
     // that serve the other requests, and each span is built, validated and
     // dropped on one thread.
-    let routes = resolve_parents(
-        store,
-        &request,
-        &Parents {
-            header: header_parent,
-        },
-    )
-    .await?;
+    let routes = resolve_parents(store, &request, header_parent).await?;
     let header = header_parent.map(str::to_owned);
-    let Sorted { writes, refused } = tokio::task::spawn_blocking(move || {
-        let parents = Parents {
-            header: header.as_deref(),
-        };
-        map_and_validate(request, &parents, &routes)
-    })
-    .await
-    .map_err(|_| IngestError::Internal("mapping the spans"))?;
+    let sorted =
+        tokio::task::spawn_blocking(move || map_and_validate(request, header.as_deref(), &routes))
+            .await
+            .map_err(|_| IngestError::Internal("mapping the spans"))?;
     let mut outcome = IngestOutcome {
-        rejected: refused.len(),
-        // The first refused span in request order.
-        error_message: refused.into_iter().next().unwrap_or_default(),
+        rejected: sorted.rejected,
+        error_message: sorted.first_error.unwrap_or_default(),
         ..IngestOutcome::default()
     };
-    for (object, batch) in writes {
+    for (object, batch) in sorted.writes {
         let n = batch.len();
         store.insert_events(object, batch).await?;
         outcome.accepted += n;
