@@ -119,7 +119,7 @@ pub fn create(language: Language, name: &str, dir: &Path) -> anyhow::Result<Vec<
          in the daemon's config (plugins reach nothing by default):\n\n```toml\n\
          [plugins.{name}]\nallowed_hosts = [\"hooks.example.com\"]\n```\n\nand use it in \
          an automation's action: `{{\"type\": \"{name}\", \"url\": \"…\"}}`. `wit/` is \
-         the contract (herald:automation@0.1.0) this project was made for; see the \
+         the contract (herald:automation@0.2.0) this project was made for; see the \
          authoring guide, docs/plugins.md in the Herald repository.\n"
     );
     let mut written = Vec::new();

@@ -155,7 +155,7 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
         AttemptOutcome::Retry {
             error,
             next_attempt,
-            ..
+            status_code,
         } => {
             metrics.delivery(&plugin, DeliveryOutcome::Retried, took);
             tracing::warn!(
@@ -163,17 +163,19 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
                 event_id = %delivery.id,
                 attempt = attempt_number,
                 next_attempt = %next_attempt,
+                status_code,
                 error,
                 "delivery failed; will retry"
             );
         }
-        AttemptOutcome::Failed { error, .. } => {
+        AttemptOutcome::Failed { error, status_code } => {
             metrics.delivery(&plugin, DeliveryOutcome::Failed, took);
             metrics.run(&delivery.event_type, trigger, RunStatus::Failed);
             tracing::warn!(
                 automation_id = %delivery.automation_id,
                 event_id = %delivery.id,
                 attempt = attempt_number,
+                status_code,
                 error,
                 "delivery failed for good"
             );
@@ -238,6 +240,7 @@ async fn send(
             summary: done.summary,
         },
         Err(error) => {
+            let status_code = error.status_code();
             let schedule = &inner.settings.retry_schedule_ms;
             let next_index = attempt as usize;
             if error.is_retryable() && next_index < schedule.len() {
@@ -251,7 +254,7 @@ async fn send(
                 };
                 AttemptOutcome::Retry {
                     error: error.to_string(),
-                    status_code: None,
+                    status_code,
                     next_attempt: DbTime(
                         DbTime::now().0 + chrono::TimeDelta::from_std(delay).unwrap_or_default(),
                     ),
@@ -259,12 +262,12 @@ async fn send(
             } else if error.is_retryable() {
                 AttemptOutcome::Failed {
                     error: format!("gave up after {attempt} attempts: {error}"),
-                    status_code: None,
+                    status_code,
                 }
             } else {
                 AttemptOutcome::Failed {
                     error: error.to_string(),
-                    status_code: None,
+                    status_code,
                 }
             }
         }

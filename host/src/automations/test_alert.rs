@@ -187,6 +187,7 @@ impl Engine {
                     RunStatus::Succeeded
                 }
                 Err(error) => {
+                    outcome.status_code = error.status_code();
                     outcome.error = Some(error.to_string());
                     outcome.message = format!("{lead}; the destination failed: {error}");
                     RunStatus::Failed

@@ -197,6 +197,9 @@ pub struct HttpState {
     pub grant: Option<HttpGrant>,
     /// The first host the guard refused, for the call's error.
     pub denied_host: Option<String>,
+    /// The status of the last answer the plugin received: a 0.1.0 plugin's
+    /// failure has no status code of its own, so the host reports this one.
+    pub last_status: Option<u16>,
     /// Time spent waiting on requests (not charged to the guest's CPU
     /// budget).
     pub host_time: Duration,
@@ -237,10 +240,12 @@ impl wit::Host for HttpState {
             }
             log.lock().push(entry);
         }
-        if let Err(wit::HttpError::HostNotAllowed(host) | wit::HttpError::PrivateAddress(host)) =
-            &result
-        {
-            self.denied_host.get_or_insert_with(|| host.clone());
+        match &result {
+            Ok(response) => self.last_status = Some(response.status),
+            Err(wit::HttpError::HostNotAllowed(host) | wit::HttpError::PrivateAddress(host)) => {
+                self.denied_host.get_or_insert_with(|| host.clone());
+            }
+            Err(_) => {}
         }
         Ok(result)
     }

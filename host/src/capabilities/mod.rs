@@ -10,8 +10,11 @@
 //! declares, and each
 //! capability is further scoped by what the call was granted (the HTTP
 //! limits of that plugin, the object store of that automation, the records
-//! of that project). A call without a grant gets a clear refusal.
+//! of that project). A call without a grant gets a clear refusal. Plugins
+//! built against the first contract (0.1.0) reach the same implementations
+//! through [`contract_0_1`].
 
+pub mod contract_0_1;
 pub mod http;
 pub mod log;
 pub mod net_guard;

@@ -1,5 +1,6 @@
-//! What the host checks about a component before linking it: that it speaks
-//! `herald:automation@0.1.x`, which world it targets, and that it imports
+//! What the host checks about a component before linking it: which
+//! version of `herald:automation` it speaks (0.2.x, or 0.1.x, the first
+//! contract, still loaded), which world it targets, and that it imports
 //! nothing that world does not provide.
 //!
 //! The world is read from the component's exports (each world exports
@@ -7,7 +8,8 @@
 //! component cannot claim one world and use another's capabilities. Every
 //! import is then checked against that world's list, which produces a
 //! message naming the offending import instead of Wasmtime's generic
-//! linker error.
+//! linker error. A component speaks one version: its contract imports and
+//! exports must all name it.
 
 use super::error::LoadError;
 use serde::Serialize;
@@ -16,8 +18,50 @@ use wasmtime::component::Component;
 
 /// The contract package this host implements.
 pub const CONTRACT_PACKAGE: &str = "herald:automation";
-/// Its version. Components built against any `0.1.x` are accepted.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// Its current version. Components built against any `0.2.x` or `0.1.x`
+/// are accepted.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// A version of the contract the host links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ContractVersion {
+    /// `herald:automation@0.1.x`: the first contract (`wit/v0.1.0`). Its
+    /// `plugin-error` has no status code.
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// `herald:automation@0.2.x`: the current contract (`wit/`).
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl ContractVersion {
+    /// The version a component's `@x.y.z` names, if the host links it.
+    fn of(version: Option<&str>) -> Option<Self> {
+        let version = version?;
+        let minor = |m: &str| version == m || version.starts_with(&format!("{m}."));
+        if minor("0.2") {
+            Some(Self::V0_2)
+        } else if minor("0.1") {
+            Some(Self::V0_1)
+        } else {
+            None
+        }
+    }
+
+    /// `0.1.0` or `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1 => "0.1.0",
+            Self::V0_2 => "0.2.0",
+        }
+    }
+}
+
+impl std::fmt::Display for ContractVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The world a plugin targets: its kind and its capability set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -93,10 +137,6 @@ fn parse_name(name: &str) -> Option<InterfaceName<'_>> {
     })
 }
 
-fn compatible(version: Option<&str>) -> bool {
-    version.is_some_and(|v| v == "0.1" || v.starts_with("0.1."))
-}
-
 /// Checks the raw bytes before compiling, for the clearest message.
 pub fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
@@ -114,8 +154,12 @@ pub fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Finds the component's world and checks its imports against it.
-pub fn inspect(engine: &Engine, component: &Component) -> Result<World, LoadError> {
+/// Finds the component's contract version and world, and checks its
+/// imports against them.
+pub fn inspect(
+    engine: &Engine,
+    component: &Component,
+) -> Result<(ContractVersion, World), LoadError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
@@ -124,6 +168,7 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<World, LoadErro
 
     let mut plugin_export = None;
     let mut worlds = Vec::new();
+    let mut version: Option<(ContractVersion, &str)> = None;
     for name in &exports {
         let Some(parsed) = parse_name(name) else {
             continue;
@@ -131,11 +176,18 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<World, LoadErro
         if parsed.package != CONTRACT_PACKAGE {
             continue;
         }
-        if !compatible(parsed.version) {
+        let Some(this) = ContractVersion::of(parsed.version) else {
             return Err(LoadError::Contract(format!(
-                "exports `{name}`, built against {CONTRACT_PACKAGE}@{}; this host implements {CONTRACT_PACKAGE}@{CONTRACT_VERSION}",
+                "exports `{name}`, built against {CONTRACT_PACKAGE}@{}; this host implements {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (and 0.1.0)",
                 parsed.version.unwrap_or("(no version)")
             )));
+        };
+        match version {
+            Some((first, first_name)) if first != this => {
+                return Err(mixed_versions(first_name, name));
+            }
+            Some(_) => {}
+            None => version = Some((this, name)),
         }
         if parsed.interface == "plugin" {
             plugin_export = Some(name);
@@ -176,10 +228,22 @@ pub fn inspect(engine: &Engine, component: &Component) -> Result<World, LoadErro
         }
     };
 
+    let (version, first_export) = version.expect("a plugin export was found");
     for (name, _) in ty.imports(engine) {
         check_import(world, name)?;
+        if parse_name(name).is_some_and(|p| {
+            p.package == CONTRACT_PACKAGE && ContractVersion::of(p.version) != Some(version)
+        }) {
+            return Err(mixed_versions(first_export, name));
+        }
     }
-    Ok(world)
+    Ok((version, world))
+}
+
+fn mixed_versions(one: &str, other: &str) -> LoadError {
+    LoadError::Contract(format!(
+        "mixes contract versions (`{one}` and `{other}`): a plugin is built against one version of {CONTRACT_PACKAGE}"
+    ))
 }
 
 fn check_import(world: World, name: &str) -> Result<(), LoadError> {
@@ -199,7 +263,8 @@ fn check_import(world: World, name: &str) -> Result<(), LoadError> {
     };
     match parsed.package {
         CONTRACT_PACKAGE
-            if world.imports().contains(&parsed.interface) && compatible(parsed.version) =>
+            if world.imports().contains(&parsed.interface)
+                && ContractVersion::of(parsed.version).is_some() =>
         {
             Ok(())
         }
@@ -215,5 +280,23 @@ fn check_import(world: World, name: &str) -> Result<(), LoadError> {
             "imports `{name}`, which Herald does not provide to plugins (the {world} world provides {CONTRACT_PACKAGE} {} and WASI 0.2)",
             provided()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContractVersion::{self, V0_1, V0_2};
+
+    #[test]
+    fn versions_are_matched_by_their_minor() {
+        let of = ContractVersion::of;
+        assert_eq!(of(Some("0.2.0")), Some(V0_2));
+        assert_eq!(of(Some("0.2.7")), Some(V0_2));
+        assert_eq!(of(Some("0.1.0")), Some(V0_1));
+        assert_eq!(of(Some("0.3.0")), None);
+        assert_eq!(of(Some("0.20.0")), None);
+        assert_eq!(of(Some("1.0.0")), None);
+        assert_eq!(of(None), None);
+        assert_eq!(V0_1.to_string(), "0.1.0");
     }
 }

@@ -105,6 +105,8 @@ pub enum CallError {
         retryable: bool,
         /// The destination's requested delay before a retry.
         retry_after: Option<Duration>,
+        /// The receiver's HTTP status, when the failure was its answer.
+        status_code: Option<u16>,
     },
     /// Every sandbox slot is busy.
     #[error("too many plugin calls in flight; try again")]
@@ -156,13 +158,24 @@ fn format_problems(problems: &[ConfigProblem]) -> String {
 }
 
 /// A plugin's own `plugin-error` (one WIT type shared by every world): a
-/// failure it reported, with its retry advice.
-impl From<crate::bindings::alert::herald::automation::types::PluginError> for CallError {
-    fn from(e: crate::bindings::alert::herald::automation::types::PluginError) -> Self {
+/// failure it reported, with its retry advice and the receiver's status.
+impl From<crate::bindings::types::PluginError> for CallError {
+    fn from(e: crate::bindings::types::PluginError) -> Self {
         CallError::Failed {
             message: e.message,
             retryable: e.retryable,
             retry_after: e.retry_after_ms.map(Duration::from_millis),
+            status_code: e.status_code,
+        }
+    }
+}
+
+impl CallError {
+    /// The receiver's HTTP status of a failed call, when it answered.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            CallError::Failed { status_code, .. } => *status_code,
+            _ => None,
         }
     }
 }

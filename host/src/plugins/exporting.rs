@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use super::sandbox::{CallState, Grants};
+use super::sandbox::Grants;
+use super::versioned::ExportPre;
 use super::{CallReport, LoadedPlugin, PluginRuntime};
-use crate::bindings::export::ExportDestinationPre;
 use crate::bindings::export::exports::herald::automation::exporting as wit;
 use crate::capabilities::object_store::{ObjectStore, Payload};
 
@@ -81,11 +81,7 @@ impl PluginRuntime {
         let report = self
             .call_world(name, object_store(store), async |store, pre: &ExportPre| {
                 let handle = store.data_mut().table.push(body.clone())?;
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .herald_automation_exporting()
-                    .call_export_batch(&mut *store, &json, &wit_batch, handle)
-                    .await
+                pre.export_batch(store, &json, &wit_batch, handle).await
             })
             .await;
         report.map(|answer| match answer {
@@ -108,11 +104,7 @@ impl PluginRuntime {
         let json = config.to_string();
         let report = self
             .call_world(name, object_store(store), async |store, pre: &ExportPre| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .herald_automation_exporting()
-                    .call_check_destination(&mut *store, &json)
-                    .await
+                pre.check_destination(store, &json).await
             })
             .await;
         report.map(|steps| {
@@ -127,9 +119,6 @@ impl PluginRuntime {
         })
     }
 }
-
-/// The export world's pre-instance.
-type ExportPre = ExportDestinationPre<CallState>;
 
 /// The grants of an export call: the object store, nothing else.
 fn object_store(store: Arc<dyn ObjectStore>) -> impl FnOnce(&LoadedPlugin) -> Grants {

@@ -8,14 +8,20 @@
 //! `describe` call whose answer is validated.
 
 use super::cache::CompileSource;
-use super::contract::{self, World};
+use super::contract::{self, ContractVersion, World};
 use super::error::LoadError;
 use super::sandbox::{CallState, Grants, SandboxLimits};
+use super::versioned::{AlertPre, ExportPre, Pre, RetentionPre};
 use super::{PluginRuntime, runtime::Runtime};
 use crate::bindings::alert::herald::automation::{http, log};
 use crate::bindings::export::herald::automation::object_store;
 use crate::bindings::retention::herald::automation::records;
-use crate::bindings::{alert, export, retention, types};
+use crate::bindings::v0_1::alert::herald::automation::{
+    http as http_0_1, log as log_0_1, types as types_0_1,
+};
+use crate::bindings::v0_1::export::herald::automation::object_store as object_store_0_1;
+use crate::bindings::v0_1::retention::herald::automation::records as records_0_1;
+use crate::bindings::{alert, export, retention, types, v0_1};
 use crate::capabilities::http::HttpLimits;
 use crate::capabilities::http::HttpState;
 use crate::capabilities::log::LogState;
@@ -56,53 +62,6 @@ pub struct PluginInfo {
     pub secret_fields: Vec<String>,
 }
 
-/// The typed pre-instantiated component, per world.
-pub(crate) enum Pre {
-    Alert(alert::AlertDestinationPre<CallState>),
-    Export(export::ExportDestinationPre<CallState>),
-    Retention(retention::RetentionPolicyPre<CallState>),
-}
-
-/// One world's pre-instantiated component type. A world's calls ask for
-/// their own type ([`PluginRuntime::call_world`]), so a plugin of another
-/// world is an error value for the caller, never an unreachable match arm.
-pub(crate) trait WorldPre: Sized {
-    /// The world.
-    const WORLD: World;
-    /// `pre` as this world's type, if it is of this world.
-    fn of(pre: &Pre) -> Option<&Self>;
-}
-
-impl WorldPre for alert::AlertDestinationPre<CallState> {
-    const WORLD: World = World::AlertDestination;
-    fn of(pre: &Pre) -> Option<&Self> {
-        match pre {
-            Pre::Alert(pre) => Some(pre),
-            _ => None,
-        }
-    }
-}
-
-impl WorldPre for export::ExportDestinationPre<CallState> {
-    const WORLD: World = World::ExportDestination;
-    fn of(pre: &Pre) -> Option<&Self> {
-        match pre {
-            Pre::Export(pre) => Some(pre),
-            _ => None,
-        }
-    }
-}
-
-impl WorldPre for retention::RetentionPolicyPre<CallState> {
-    const WORLD: World = World::RetentionPolicy;
-    fn of(pre: &Pre) -> Option<&Self> {
-        match pre {
-            Pre::Retention(pre) => Some(pre),
-            _ => None,
-        }
-    }
-}
-
 /// A loaded plugin. Calls hold an `Arc` of it, so replacing a plugin never
 /// disturbs calls already running on the old one.
 pub struct LoadedPlugin {
@@ -110,6 +69,8 @@ pub struct LoadedPlugin {
     pub info: PluginInfo,
     /// Its world.
     pub world: World,
+    /// The contract version it was built against.
+    pub contract: ContractVersion,
     /// Where it came from.
     pub origin: Origin,
     /// SHA-256 of the component bytes, hex.
@@ -136,56 +97,96 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
-/// One linker per world, each with WASI and exactly that world's capabilities.
+/// One linker per world and contract version, each with WASI and exactly
+/// that world's capabilities (under that version's names).
 pub(crate) struct Linkers {
     alert: Linker<CallState>,
     export: Linker<CallState>,
     retention: Linker<CallState>,
+    alert_0_1: Linker<CallState>,
+    export_0_1: Linker<CallState>,
+    retention_0_1: Linker<CallState>,
 }
 
 impl Linkers {
     pub(crate) fn new(engine: &wasmtime::Engine) -> anyhow::Result<Self> {
         // Every world: WASI and the log capability (with the shared types).
-        let common = |linker: &mut Linker<CallState>| -> anyhow::Result<()> {
-            wasmtime_wasi::p2::add_to_linker_async(linker)?;
-            types::add_to_linker::<_, HasSelf<LogState>>(linker, |s| &mut s.log)?;
-            log::add_to_linker::<_, HasSelf<LogState>>(linker, |s| &mut s.log)?;
-            Ok(())
+        let linker = |log_0_1: bool| -> anyhow::Result<Linker<CallState>> {
+            let mut linker = Linker::<CallState>::new(engine);
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+            if log_0_1 {
+                types_0_1::add_to_linker::<_, HasSelf<LogState>>(&mut linker, |s| &mut s.log)?;
+                log_0_1::add_to_linker::<_, HasSelf<LogState>>(&mut linker, |s| &mut s.log)?;
+            } else {
+                types::add_to_linker::<_, HasSelf<LogState>>(&mut linker, |s| &mut s.log)?;
+                log::add_to_linker::<_, HasSelf<LogState>>(&mut linker, |s| &mut s.log)?;
+            }
+            Ok(linker)
         };
         // Then each world's own capabilities, each by projection onto its
         // own state.
-        let mut alert_linker = Linker::new(engine);
-        common(&mut alert_linker)?;
-        http::add_to_linker::<_, HasSelf<HttpState>>(&mut alert_linker, |s| &mut s.http)?;
-        let mut export_linker = Linker::new(engine);
-        common(&mut export_linker)?;
+        let mut alert = linker(false)?;
+        http::add_to_linker::<_, HasSelf<HttpState>>(&mut alert, |s| &mut s.http)?;
+        let mut export = linker(false)?;
         object_store::add_to_linker::<_, ObjectStoreCapability>(
-            &mut export_linker,
+            &mut export,
             CallState::object_store_view,
         )?;
-        let mut retention_linker = Linker::new(engine);
-        common(&mut retention_linker)?;
-        records::add_to_linker::<_, HasSelf<RecordsState>>(&mut retention_linker, |s| {
+        let mut retention = linker(false)?;
+        records::add_to_linker::<_, HasSelf<RecordsState>>(&mut retention, |s| &mut s.records)?;
+        // The same capabilities under their 0.1.0 names
+        // (`capabilities::contract_0_1`).
+        let mut alert_0_1 = linker(true)?;
+        http_0_1::add_to_linker::<_, HasSelf<HttpState>>(&mut alert_0_1, |s| &mut s.http)?;
+        let mut export_0_1 = linker(true)?;
+        object_store_0_1::add_to_linker::<_, ObjectStoreCapability>(
+            &mut export_0_1,
+            CallState::object_store_view,
+        )?;
+        let mut retention_0_1 = linker(true)?;
+        records_0_1::add_to_linker::<_, HasSelf<RecordsState>>(&mut retention_0_1, |s| {
             &mut s.records
         })?;
         Ok(Self {
-            alert: alert_linker,
-            export: export_linker,
-            retention: retention_linker,
+            alert,
+            export,
+            retention,
+            alert_0_1,
+            export_0_1,
+            retention_0_1,
         })
     }
 
-    fn pre(&self, world: World, component: &Component) -> wasmtime::Result<Pre> {
-        Ok(match world {
-            World::AlertDestination => Pre::Alert(alert::AlertDestinationPre::new(
-                self.alert.instantiate_pre(component)?,
-            )?),
-            World::ExportDestination => Pre::Export(export::ExportDestinationPre::new(
-                self.export.instantiate_pre(component)?,
-            )?),
-            World::RetentionPolicy => Pre::Retention(retention::RetentionPolicyPre::new(
-                self.retention.instantiate_pre(component)?,
-            )?),
+    fn pre(
+        &self,
+        version: ContractVersion,
+        world: World,
+        component: &Component,
+    ) -> wasmtime::Result<Pre> {
+        use ContractVersion::{V0_1, V0_2};
+        Ok(match (world, version) {
+            (World::AlertDestination, V0_2) => Pre::Alert(AlertPre::Current(
+                alert::AlertDestinationPre::new(self.alert.instantiate_pre(component)?)?,
+            )),
+            (World::AlertDestination, V0_1) => Pre::Alert(AlertPre::V0_1(
+                v0_1::alert::AlertDestinationPre::new(self.alert_0_1.instantiate_pre(component)?)?,
+            )),
+            (World::ExportDestination, V0_2) => Pre::Export(ExportPre::Current(
+                export::ExportDestinationPre::new(self.export.instantiate_pre(component)?)?,
+            )),
+            (World::ExportDestination, V0_1) => {
+                Pre::Export(ExportPre::V0_1(v0_1::export::ExportDestinationPre::new(
+                    self.export_0_1.instantiate_pre(component)?,
+                )?))
+            }
+            (World::RetentionPolicy, V0_2) => Pre::Retention(RetentionPre::Current(
+                retention::RetentionPolicyPre::new(self.retention.instantiate_pre(component)?)?,
+            )),
+            (World::RetentionPolicy, V0_1) => Pre::Retention(RetentionPre::V0_1(
+                v0_1::retention::RetentionPolicyPre::new(
+                    self.retention_0_1.instantiate_pre(component)?,
+                )?,
+            )),
         })
     }
 }
@@ -212,11 +213,13 @@ pub(crate) async fn prepare(
             .map_err(|e| LoadError::Compile(e.to_string()))?
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?
     };
-    let world = contract::inspect(&rt.engine, &component)?;
-    let pre = rt
-        .linkers
-        .pre(world, &component)
-        .map_err(|e| LoadError::Import(format!("cannot link against the {world} world: {e:#}")))?;
+    let (contract, world) = contract::inspect(&rt.engine, &component)?;
+    let pre = rt.linkers.pre(contract, world, &component).map_err(|e| {
+        LoadError::Import(format!(
+            "cannot link against the {world} world of {}@{contract}: {e:#}",
+            contract::CONTRACT_PACKAGE
+        ))
+    })?;
 
     let mut plugin = LoadedPlugin {
         info: PluginInfo {
@@ -227,6 +230,7 @@ pub(crate) async fn prepare(
             secret_fields: Vec::new(),
         },
         world,
+        contract,
         origin,
         sha256,
         compiled_from,
@@ -303,36 +307,12 @@ fn validate_info(raw: types::PluginInfo) -> Result<PluginInfo, LoadError> {
     })
 }
 
-/// Instantiates the plugin's world in `store` and calls one export of the
-/// `plugin` interface, whichever world it is.
-macro_rules! with_plugin_interface {
-    ($self:ident, $store:ident, |$iface:ident| $call:expr) => {
-        match &$self.pre {
-            Pre::Alert(pre) => {
-                let instance = pre.instantiate_async(&mut *$store).await?;
-                let $iface = instance.herald_automation_plugin();
-                $call
-            }
-            Pre::Export(pre) => {
-                let instance = pre.instantiate_async(&mut *$store).await?;
-                let $iface = instance.herald_automation_plugin();
-                $call
-            }
-            Pre::Retention(pre) => {
-                let instance = pre.instantiate_async(&mut *$store).await?;
-                let $iface = instance.herald_automation_plugin();
-                $call
-            }
-        }
-    };
-}
-
 impl LoadedPlugin {
     pub(crate) async fn call_describe(
         &self,
         store: &mut wasmtime::Store<CallState>,
     ) -> wasmtime::Result<types::PluginInfo> {
-        with_plugin_interface!(self, store, |iface| iface.call_describe(&mut *store).await)
+        self.pre.describe(store).await
     }
 
     pub(crate) async fn call_validate(
@@ -340,8 +320,6 @@ impl LoadedPlugin {
         store: &mut wasmtime::Store<CallState>,
         config: &str,
     ) -> wasmtime::Result<Result<(), Vec<types::ConfigError>>> {
-        with_plugin_interface!(self, store, |iface| iface
-            .call_validate_config(&mut *store, config)
-            .await)
+        self.pre.validate_config(store, config).await
     }
 }

@@ -27,9 +27,10 @@ pub mod policy;
 mod registry;
 mod runtime;
 pub mod sandbox;
+mod versioned;
 
 pub use cache::CompileSource;
-pub use contract::World;
+pub use contract::{ContractVersion, World};
 pub use error::{CallError, ConfigProblem, LoadError};
 pub use exporting::{CheckStep, ExportBatch, Written};
 pub use loaded::{LoadedPlugin, Origin, PluginInfo};
@@ -45,16 +46,12 @@ use crate::capabilities::http::HttpGrant;
 use bindings::alert::exports::herald::automation::alerting;
 use bindings::retention::exports::herald::automation::retention as retention_wit;
 use sandbox::{CallState, Grants};
-
-/// The alert world's pre-instance.
-type AlertPre = bindings::alert::AlertDestinationPre<CallState>;
-/// The retention world's pre-instance.
-type RetentionPre = bindings::retention::RetentionPolicyPre<CallState>;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use versioned::{AlertPre, RetentionPre};
 
 /// How the runtime is set up.
 #[derive(Debug, Clone)]
@@ -108,6 +105,8 @@ pub struct PluginSummary {
     pub description: String,
     /// World (capability set).
     pub world: World,
+    /// The contract version it was built against (`0.2.0`, or `0.1.0`).
+    pub contract_version: ContractVersion,
     /// Config JSON Schema.
     pub config_schema: serde_json::Value,
     /// Secret config fields (JSON Pointers).
@@ -135,6 +134,7 @@ impl From<&LoadedPlugin> for PluginSummary {
             version: p.info.version.clone(),
             description: p.info.description.clone(),
             world: p.world,
+            contract_version: p.contract,
             config_schema: p.info.config_schema.clone(),
             secret_fields: p.info.secret_fields.clone(),
             origin: p.origin.clone(),
@@ -265,7 +265,7 @@ impl PluginRuntime {
     /// Runs `call` on plugin `name` as world `P` (its pre-instance typed
     /// for that world), with the grants `grants` makes for it: the lookup
     /// and world check every world-specific call begins with.
-    pub(crate) async fn call_world<P: loaded::WorldPre, T>(
+    pub(crate) async fn call_world<P: versioned::WorldPre, T>(
         &self,
         name: &str,
         grants: impl FnOnce(&LoadedPlugin) -> Grants,
@@ -339,11 +339,7 @@ impl PluginRuntime {
         };
         let report = self
             .call_world(name, grants, async |store, pre: &AlertPre| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .herald_automation_alerting()
-                    .call_deliver(&mut *store, &json, &wit_alert)
-                    .await
+                pre.deliver(store, &json, &wit_alert).await
             })
             .await;
         let denied_host = report.denied_host.clone();
@@ -413,11 +409,7 @@ impl PluginRuntime {
         };
         let report = self
             .call_world(name, grants, async |store, pre: &RetentionPre| {
-                let instance = pre.instantiate_async(&mut *store).await?;
-                instance
-                    .herald_automation_retention()
-                    .call_apply(&mut *store, &json, request)
-                    .await
+                pre.apply(store, &json, request).await
             })
             .await;
         report.map(|answer| match answer {

@@ -27,6 +27,7 @@ macro_rules! common_glue {
                 message: error.message,
                 retryable: error.retryable,
                 retry_after_ms: error.retry_after_ms,
+                status_code: error.status_code,
             }
         }
 
@@ -92,7 +93,7 @@ pub mod alert_world {
     #![allow(missing_docs)]
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "herald:automation/alert-destination@0.1.0",
+        world: "herald:automation/alert-destination@0.2.0",
         export_macro_name: "__herald_export_alert_world",
         pub_export_macro: true,
         default_bindings_module: "herald_plugin::__bindings::alert_world",
@@ -107,7 +108,7 @@ pub mod export_world {
     #![allow(missing_docs)]
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "herald:automation/export-destination@0.1.0",
+        world: "herald:automation/export-destination@0.2.0",
         export_macro_name: "__herald_export_export_world",
         pub_export_macro: true,
         default_bindings_module: "herald_plugin::__bindings::export_world",
@@ -122,7 +123,7 @@ pub mod retention_world {
     #![allow(missing_docs)]
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "herald:automation/retention-policy@0.1.0",
+        world: "herald:automation/retention-policy@0.2.0",
         export_macro_name: "__herald_export_retention_world",
         pub_export_macro: true,
         default_bindings_module: "herald_plugin::__bindings::retention_world",

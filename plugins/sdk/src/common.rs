@@ -73,6 +73,9 @@ pub struct PluginError {
     pub retryable: bool,
     /// The earliest a retry makes sense, when the destination said so.
     pub retry_after_ms: Option<u64>,
+    /// The receiver's HTTP status, when the failure is its answer (shown in
+    /// the run history beside the message).
+    pub status_code: Option<u16>,
 }
 
 impl PluginError {
@@ -82,6 +85,7 @@ impl PluginError {
             message: message.into(),
             retryable: true,
             retry_after_ms: None,
+            status_code: None,
         }
     }
 
@@ -91,12 +95,19 @@ impl PluginError {
             message: message.into(),
             retryable: false,
             retry_after_ms: None,
+            status_code: None,
         }
     }
 
     /// Adds the destination's requested delay before a retry.
     pub fn with_retry_after_ms(mut self, ms: Option<u64>) -> Self {
         self.retry_after_ms = ms;
+        self
+    }
+
+    /// Adds the receiver's HTTP status.
+    pub fn with_status_code(mut self, status: u16) -> Self {
+        self.status_code = Some(status);
         self
     }
 }

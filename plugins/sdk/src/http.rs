@@ -171,7 +171,9 @@ impl Response {
             } else {
                 PluginError::permanent(message)
             };
-            Err(error.with_retry_after_ms(self.retry_after_ms()))
+            Err(error
+                .with_retry_after_ms(self.retry_after_ms())
+                .with_status_code(self.status))
         }
     }
 }
@@ -228,6 +230,7 @@ impl From<HttpError> for PluginError {
             message: error.to_string(),
             retryable,
             retry_after_ms: None,
+            status_code: None,
         }
     }
 }

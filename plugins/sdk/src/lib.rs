@@ -1,7 +1,7 @@
 //! # herald-plugin: the guest SDK for Herald plugins
 //!
 //! A Herald plugin is a WebAssembly component that targets one world of the
-//! `herald:automation@0.1.0` contract (see `wit/` in the Herald repository):
+//! `herald:automation@0.2.0` contract (see `wit/` in the Herald repository):
 //!
 //! | world                | you implement                  | you may call                            | cargo feature |
 //! |----------------------|--------------------------------|-----------------------------------------|---------------|

@@ -190,7 +190,9 @@ fn incoming_webhook_result(response: Response) -> Result<Delivery, PluginError> 
 }
 
 fn retry_error(response: &Response, message: String) -> PluginError {
-    PluginError::retryable(message).with_retry_after_ms(response.retry_after_ms())
+    PluginError::retryable(message)
+        .with_retry_after_ms(response.retry_after_ms())
+        .with_status_code(response.status)
 }
 
 /// Turns Slack's error code into a message an operator can act on.
@@ -229,7 +231,7 @@ fn slack_error(response: &Response, code: &str, channel: &str) -> PluginError {
             response.status
         ),
     };
-    PluginError::permanent(message)
+    PluginError::permanent(message).with_status_code(response.status)
 }
 
 herald_plugin::export_alert_destination!(Slack);

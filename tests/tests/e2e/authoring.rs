@@ -185,21 +185,22 @@ fn replace_in(path: &Path, from: &str, to: &str) {
 
 #[test]
 fn components_built_against_another_contract_are_rejected_with_the_reason() {
-    // Another contract version: every WIT file and import says 0.2.0.
+    // A contract version this host does not know: every WIT file and
+    // import says 0.3.0.
     let (ok, stderr) = check_edited_js_project("next-version", |dir| {
         for entry in std::fs::read_dir(dir.join("wit")).unwrap() {
             replace_in(
                 &entry.unwrap().path(),
-                "herald:automation@0.1.0",
                 "herald:automation@0.2.0",
+                "herald:automation@0.3.0",
             );
         }
-        replace_in(&dir.join("plugin.js"), "@0.1.0'", "@0.2.0'");
+        replace_in(&dir.join("plugin.js"), "@0.2.0'", "@0.3.0'");
     });
     assert!(!ok);
     assert!(
         stderr.contains(
-            "built against herald:automation@0.2.0; this host implements herald:automation@0.1.0"
+            "built against herald:automation@0.3.0; this host implements herald:automation@0.2.0 (and 0.1.0)"
         ),
         "{stderr}"
     );
@@ -210,7 +211,7 @@ fn components_built_against_another_contract_are_rejected_with_the_reason() {
     });
     assert!(!ok);
     assert!(
-        stderr.contains("does not export herald:automation/plugin@0.1.0: not a Herald plugin"),
+        stderr.contains("does not export herald:automation/plugin@0.2.0: not a Herald plugin"),
         "{stderr}"
     );
 }

@@ -159,7 +159,7 @@ fn plugins_check_describes_a_good_file_and_explains_a_bad_one() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("rejected: imports `herald:automation/records@0.1.0`"),
+        stderr.contains("rejected: imports `herald:automation/records@0.2.0`"),
         "{stderr}"
     );
 

@@ -8,6 +8,7 @@
 mod authoring;
 mod automations;
 mod cli;
+mod contract_versions;
 mod doc_examples;
 mod examples;
 mod export;

@@ -57,7 +57,7 @@ async fn broken_files_are_listed_with_their_error_and_others_load() {
     );
     let error = failed_error(&runtime, "wrong-world.wasm").unwrap();
     assert!(
-        error.contains("imports `herald:automation/records@0.1.0`")
+        error.contains("imports `herald:automation/records@0.2.0`")
             && error.contains("alert-destination world does not provide"),
         "{error}"
     );

@@ -227,8 +227,14 @@ async fn slack_errors_map_to_clear_messages_and_retry_decisions() {
                 message,
                 retryable: r,
                 retry_after: after,
+                status_code,
             }) => {
                 assert_eq!(r, retryable, "{status} {body}: {message}");
+                assert_eq!(
+                    status_code,
+                    Some(status),
+                    "{status} {body}: the receiver's status"
+                );
                 assert!(message.contains(fragment), "{status} {body}: {message}");
                 assert_eq!(
                     after,

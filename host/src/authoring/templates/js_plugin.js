@@ -8,8 +8,8 @@
 // WIT imports are ES imports of the interface's name; exported interfaces
 // are exported objects in camelCase. A function returning result<T, E>
 // returns T, or throws an object whose `payload` is E.
-import { send } from 'herald:automation/http@0.1.0';
-import { write } from 'herald:automation/log@0.1.0';
+import { send } from 'herald:automation/http@0.2.0';
+import { write } from 'herald:automation/log@0.2.0';
 
 const SCHEMA = {
   type: 'object',
@@ -44,9 +44,9 @@ function problems(config) {
   return found;
 }
 
-function fail(message, retryable) {
+function fail(message, retryable, statusCode) {
   write(retryable ? 'warn' : 'error', message);
-  throw new ComponentError({ message, retryable, retryAfterMs: undefined });
+  throw new ComponentError({ message, retryable, retryAfterMs: undefined, statusCode });
 }
 
 export const plugin = {
@@ -98,6 +98,6 @@ export const alerting = {
         summary: `delivered to ${config.url} (${response.status})` };
     }
     const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
-    return fail(`${config.url} answered ${response.status}: ${excerpt}`, retryable);
+    return fail(`${config.url} answered ${response.status}: ${excerpt}`, retryable, response.status);
   },
 };

@@ -60,9 +60,16 @@ class Plugin(exports.Plugin):
             raise Err([types.ConfigError(path=p, message=m) for p, m in problems])
 
 
-def _fail(message, retryable, retry_after_ms=None):
+def _fail(message, retryable, retry_after_ms=None, status_code=None):
     log.write(types.Level.WARN if retryable else types.Level.ERROR, message)
-    raise Err(types.PluginError(message=message, retryable=retryable, retry_after_ms=retry_after_ms))
+    raise Err(
+        types.PluginError(
+            message=message,
+            retryable=retryable,
+            retry_after_ms=retry_after_ms,
+            status_code=status_code,
+        )
+    )
 
 
 class Alerting(exports.Alerting):
@@ -95,4 +102,8 @@ class Alerting(exports.Alerting):
                 summary="delivered to %s (%d)" % (config["url"], response.status),
             )
         retryable = response.status in (408, 429) or response.status >= 500
-        _fail("%s answered %d: %s" % (config["url"], response.status, excerpt), retryable)
+        _fail(
+            "%s answered %d: %s" % (config["url"], response.status, excerpt),
+            retryable,
+            status_code=response.status,
+        )

@@ -95,6 +95,7 @@ class Alerting(exports.Alerting):
                     message=e.message,
                     retryable=e.retryable,
                     retry_after_ms=e.retry_after_ms,
+                    status_code=e.status_code,
                 )
             )
         _log("info", result["summary"])

@@ -89,11 +89,12 @@ class ConfigProblem(Exception):
 class DeliveryError(Exception):
     """A failed delivery: maps onto WIT `plugin-error`."""
 
-    def __init__(self, message, retryable, retry_after_ms=None):
+    def __init__(self, message, retryable, retry_after_ms=None, status_code=None):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.retry_after_ms = retry_after_ms
+        self.status_code = status_code
 
 
 class HttpFailure(Exception):
@@ -361,9 +362,9 @@ def classify(status, headers, body, target):
         detail += ": " + _clip(json.dumps(info["errors"], separators=(",", ":")), 300)
     message = "Discord (%s) answered %d: %s" % (target, status, detail)
     if status == 429:
-        return _raise(DeliveryError(message, True, retry_after_ms(headers, info)))
+        return _raise(DeliveryError(message, True, retry_after_ms(headers, info), status))
     if 500 <= status <= 599 or status == 408:
-        return _raise(DeliveryError(message, True, retry_after_ms(headers, info)))
+        return _raise(DeliveryError(message, True, retry_after_ms(headers, info), status))
     if 200 <= status < 300:
         # Some other 2xx: Discord took it.
         return {
@@ -371,7 +372,7 @@ def classify(status, headers, body, target):
             "response_excerpt": excerpt or None,
             "summary": "delivered to %s (%d)" % (target, status),
         }
-    return _raise(DeliveryError(message, False, None))
+    return _raise(DeliveryError(message, False, None, status))
 
 
 def _raise(error):

@@ -10,7 +10,7 @@
 // and will repeat; 429 (rate limited) and 5xx are worth retrying.
 
 export const NAME = 'pagerduty';
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';
 export const DESCRIPTION =
   'Triggers a PagerDuty incident through the Events API v2 (one incident per automation, ' +
   'deduplicated while it stays open), with the alert\'s details and links.';
@@ -57,10 +57,11 @@ const KNOWN = Object.keys(CONFIG_SCHEMA.properties);
 
 /** A failed delivery; maps onto WIT `plugin-error`. */
 export class DeliveryError extends Error {
-  constructor(message, retryable, retryAfterMs) {
+  constructor(message, retryable, retryAfterMs, statusCode) {
     super(message);
     this.retryable = retryable;
     this.retryAfterMs = retryAfterMs;
+    this.statusCode = statusCode;
   }
 }
 
@@ -225,9 +226,9 @@ export function classify(status, headers, body, target) {
   if (Array.isArray(info.errors) && info.errors.length) detail += `: ${clip(info.errors.join('; '), 400)}`;
   const message = `PagerDuty (${target}) answered ${status}: ${detail}`;
   if (status === 429 || status === 408 || (status >= 500 && status <= 599)) {
-    throw new DeliveryError(message, true, retryAfterMs(headers));
+    throw new DeliveryError(message, true, retryAfterMs(headers), status);
   }
-  throw new DeliveryError(message, false);
+  throw new DeliveryError(message, false, undefined, status);
 }
 
 /**

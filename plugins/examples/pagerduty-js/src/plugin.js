@@ -2,7 +2,7 @@
 //
 // componentize-js conventions (0.23):
 // * WIT interface imports are ES imports from the qualified interface name:
-//   `import { send } from 'herald:automation/http@0.1.0'`.
+//   `import { send } from 'herald:automation/http@0.2.0'`.
 // * Exported interfaces are exported objects named after the interface in
 //   camelCase (`plugin`, `alerting`); functions and record fields are
 //   camelCase (`validateConfig`, `secretFields`, `retryAfterMs`); enums are
@@ -14,8 +14,8 @@
 //   itself if it is not an Error instance. A thrown Error without `payload`
 //   becomes a trap. An imported function returning result<T, E> returns T
 //   or throws a ComponentError whose `payload` is E ({tag, val} for variants).
-import { send as hostSend } from 'herald:automation/http@0.1.0';
-import { write } from 'herald:automation/log@0.1.0';
+import { send as hostSend } from 'herald:automation/http@0.2.0';
+import { write } from 'herald:automation/log@0.2.0';
 import * as pd from './pagerduty.js';
 
 class ComponentError extends Error {
@@ -87,13 +87,14 @@ export const alerting = {
           message: e.message,
           retryable: e.retryable,
           retryAfterMs: e.retryAfterMs,
+          statusCode: e.statusCode,
         });
       }
       // Anything else is a bug: report it as a permanent failure rather
       // than trapping, so the run history shows the message.
       const message = `internal error: ${e && e.message ? e.message : String(e)}`;
       write('error', message);
-      throw new ComponentError({ message, retryable: false, retryAfterMs: undefined });
+      throw new ComponentError({ message, retryable: false, retryAfterMs: undefined, statusCode: undefined });
     }
   },
 };

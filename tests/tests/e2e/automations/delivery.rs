@@ -227,6 +227,15 @@ async fn a_failing_destination_pauses_the_automation_until_resumed() {
     );
     let failed = receiver.requests();
     assert_eq!(failed.len(), 5, "paused after five attempts");
+    // The run shows the receiver's answer to the last attempt.
+    let runs = h
+        .wait_for_runs(id, "the run to show the receiver's status", |r| {
+            r.first()
+                .is_some_and(|r| r["details"]["status_code"] == 500 && r["attempts"] == 5)
+        })
+        .await;
+    let error = runs[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("answered 500"), "{runs:?}");
     let event_id = failed[0].header("webhook-id").unwrap().to_owned();
     assert!(
         failed
