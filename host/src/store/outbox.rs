@@ -18,7 +18,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::columns::{DbId, DbTime};
-use super::runs::RunStatus;
+use super::runs::{AttemptOnRun, RunStatus, record_attempt_on_run};
 use super::{Store, StoreError, dispatch};
 
 /// A notification to queue.
@@ -239,10 +239,6 @@ impl Store {
         let update_delivery = "UPDATE deliveries SET status = $3, attempts = $4, \
              next_attempt = $5, last_error = $6, last_status_code = $7, finished = $8, \
              lease_owner = NULL, lease_expires = NULL WHERE id = $1 AND lease_owner = $2";
-        let update_run = "UPDATE automation_runs SET attempts = $2, error = $3, \
-             status = COALESCE($4, status), finished = $5, \
-             duration_ms = $6, details = $7 WHERE id = $1";
-        let read_run = "SELECT started, details FROM automation_runs WHERE id = $1";
         let streak_sql = if error.is_some() {
             "UPDATE automation_state SET consecutive_failures = consecutive_failures + 1 \
              WHERE automation_id = $1 RETURNING consecutive_failures"
@@ -253,9 +249,16 @@ impl Store {
         let pause_sql = "UPDATE automation_state SET paused = $2, paused_reason = $3 \
                          WHERE automation_id = $1 AND paused = $4";
         let status_code_i32 = status_code.map(i32::from);
-        let summary = match outcome {
-            AttemptOutcome::Delivered { summary, .. } => Some(summary.as_str()),
-            _ => None,
+        let on_run = AttemptOnRun {
+            run_id: delivery.run_id,
+            attempts,
+            error,
+            status_code,
+            summary: match outcome {
+                AttemptOutcome::Delivered { summary, .. } => Some(summary.as_str()),
+                _ => None,
+            },
+            finished: run_status.zip(finished),
         };
         Ok(dispatch!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
@@ -275,31 +278,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            let run: Option<(DbTime, Json<Value>)> =
-                sqlx::query_as::<DB, (DbTime, Json<Value>)>(read_run)
-                    .bind(DbId(delivery.run_id))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some((started, Json(mut details))) = run {
-                if let Value::Object(map) = &mut details {
-                    if let Some(code) = status_code {
-                        map.insert("status_code".into(), code.into());
-                    }
-                    if let Some(summary) = summary {
-                        map.insert("summary".into(), summary.into());
-                    }
-                }
-                sqlx::query::<DB>(update_run)
-                    .bind(DbId(delivery.run_id))
-                    .bind(attempts)
-                    .bind(error)
-                    .bind(run_status.map(RunStatus::as_str))
-                    .bind(finished)
-                    .bind(finished.map(|f| (f.0 - started.0).num_milliseconds().max(0)))
-                    .bind(Json(&details))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            record_attempt_on_run!(tx, DB, &on_run);
             let streak: Option<i32> = sqlx::query_scalar::<DB, i32>(streak_sql)
                 .bind(DbId(delivery.automation_id))
                 .fetch_optional(&mut *tx)

@@ -1,9 +1,11 @@
 //! Run history: one row per run of an automation, whatever triggered it.
 //!
 //! A run that queues a notification stays `running` until the delivery
-//! worker records the outcome on it ([`super::outbox`]), so the row tells
-//! the whole story: how many rows matched, how many attempts the delivery
-//! took, the receiver's status code and the error in plain words.
+//! worker records the outcome on it (the outbox writes an
+//! [`AttemptOnRun`] in the transaction that updates the delivery), so the
+//! row tells the whole story: how many rows matched, how many attempts the
+//! delivery took, the receiver's status code and the error in plain words.
+//! Every write of a run row is in this module.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -229,6 +231,75 @@ macro_rules! bind_run {
     }};
 }
 pub(crate) use bind_run;
+
+/// What one delivery attempt writes on the run that queued it: the
+/// attempt count, the last error and the receiver's status (kept in
+/// `details.status_code`, with the plugin's summary on success), and, when
+/// the delivery is over, the final status, the end and the duration.
+pub(crate) struct AttemptOnRun<'a> {
+    /// The run.
+    pub run_id: Uuid,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// This attempt's error, if it failed.
+    pub error: Option<&'a str>,
+    /// The receiver's HTTP status, when it answered.
+    pub status_code: Option<u16>,
+    /// The plugin's one-line summary of a delivery.
+    pub summary: Option<&'a str>,
+    /// The run's final status, once the delivery is over.
+    pub finished: Option<(RunStatus, DbTime)>,
+}
+
+impl AttemptOnRun<'_> {
+    /// The run's `details` with this attempt's status code and summary.
+    pub(crate) fn details(&self, mut details: Value) -> Value {
+        if let Value::Object(map) = &mut details {
+            if let Some(code) = self.status_code {
+                map.insert("status_code".into(), code.into());
+            }
+            if let Some(summary) = self.summary {
+                map.insert("summary".into(), summary.into());
+            }
+        }
+        details
+    }
+}
+
+/// Writes an [`AttemptOnRun`] inside the caller's transaction `$tx` (of
+/// backend `$db`), so the delivery and its run change together.
+macro_rules! record_attempt_on_run {
+    ($tx:expr, $db:ty, $attempt:expr) => {{
+        let attempt: &$crate::store::runs::AttemptOnRun<'_> = $attempt;
+        let run: Option<(
+            $crate::store::DbTime,
+            ::sqlx::types::Json<::serde_json::Value>,
+        )> = ::sqlx::query_as::<$db, _>(
+            "SELECT started, details FROM automation_runs WHERE id = $1",
+        )
+        .bind($crate::store::DbId(attempt.run_id))
+        .fetch_optional(&mut *$tx)
+        .await?;
+        if let Some((started, ::sqlx::types::Json(details))) = run {
+            let finished = attempt.finished.map(|(_, at)| at);
+            ::sqlx::query::<$db>(
+                "UPDATE automation_runs SET attempts = $2, error = $3, \
+                 status = COALESCE($4, status), finished = $5, duration_ms = $6, details = $7 \
+                 WHERE id = $1",
+            )
+            .bind($crate::store::DbId(attempt.run_id))
+            .bind(attempt.attempts)
+            .bind(attempt.error)
+            .bind(attempt.finished.map(|(status, _)| status.as_str()))
+            .bind(finished)
+            .bind(finished.map(|f| (f.0 - started.0).num_milliseconds().max(0)))
+            .bind(::sqlx::types::Json(attempt.details(details)))
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+pub(crate) use record_attempt_on_run;
 
 impl Store {
     /// Records a run on its own (tests and manual runs that queue nothing).
