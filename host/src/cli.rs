@@ -1,5 +1,5 @@
 //! The `herald` command line: `serve`, `plugins list`, `plugins check`,
-//! `plugins test`, `plugins new`.
+//! `plugins test`, `plugins new`, `secrets generate-key`.
 //!
 //! The binary's `main` is one call to [`main`], so the test suite can build
 //! the very same entry point.
@@ -22,10 +22,21 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the daemon: HTTP API, scheduler and plugin host.
-    Serve(CommonArgs),
+    Serve(Box<CommonArgs>),
     /// Inspects plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// The key secrets are sealed under.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Prints a new random key for `secret_key` / `HERALD_SECRET_KEY`
+    /// (32 bytes, base64). Nothing is changed: to rotate, start the daemon
+    /// with it as `secret_key` and the old key in `secret_key_previous`.
+    GenerateKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,7 +45,7 @@ enum PluginsCommand {
     /// directory), and the files that fail to load.
     List {
         #[command(flatten)]
-        common: CommonArgs,
+        common: Box<CommonArgs>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -106,6 +117,18 @@ struct CommonArgs {
         hide_env_values = true
     )]
     api_keys: Option<Vec<String>>,
+    /// The key secrets are sealed under (base64, 32 bytes) [default: the
+    /// data dir's secret-key file].
+    #[arg(long, env = "HERALD_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Previous sealing keys during a rotation, comma-separated.
+    #[arg(
+        long,
+        env = "HERALD_SECRET_KEY_PREVIOUS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    secret_key_previous: Option<Vec<String>>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "HERALD_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -126,6 +149,8 @@ impl CommonArgs {
             allow_private_networks: self.allow_private_networks,
             public_base_url: self.public_base_url.clone(),
             api_keys: self.api_keys.clone(),
+            secret_key: self.secret_key.clone(),
+            secret_key_previous: self.secret_key_previous.clone(),
         };
         Settings::resolve(file, overrides)
     }
@@ -170,6 +195,10 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Secrets(SecretsCommand::GenerateKey) => {
+            println!("{}", crate::sealing::generate_key_text());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(common) => {
             init_logging(&common.log_format);
             let settings = common.settings()?;

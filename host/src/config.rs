@@ -11,6 +11,8 @@
 //! allow_private_networks = false
 //! public_base_url = "https://herald.example.com"
 //! api_keys = ["…"]
+//! secret_key = "…"            # base64, 32 bytes (default: <data_dir>/secret-key)
+//! secret_key_previous = []     # during a key rotation: the keys before it
 //!
 //! [plugins.webhook]
 //! allowed_hosts = ["*"]
@@ -58,6 +60,15 @@ pub struct FileConfig {
     pub public_base_url: Option<String>,
     /// API keys accepted as `Authorization: Bearer <key>`.
     pub api_keys: Option<Vec<String>>,
+    /// The key secrets are sealed under in the database: 32 bytes in base64
+    /// (`herald secrets generate-key` prints one). Default: the key in
+    /// `<data_dir>/secret-key`, generated on first start. Daemons sharing a
+    /// PostgreSQL database must all have the same key.
+    pub secret_key: Option<String>,
+    /// Keys secrets may still be sealed under: during a rotation, the old
+    /// key, until the daemon has started once with the new `secret_key` (it
+    /// re-seals everything at start).
+    pub secret_key_previous: Option<Vec<String>>,
     /// Operator settings per plugin name.
     #[serde(default)]
     pub plugins: HashMap<String, PluginPolicy>,
@@ -97,6 +108,10 @@ pub struct Overrides {
     pub public_base_url: Option<String>,
     /// `HERALD_API_KEYS` (comma-separated).
     pub api_keys: Option<Vec<String>>,
+    /// `HERALD_SECRET_KEY`.
+    pub secret_key: Option<String>,
+    /// `HERALD_SECRET_KEY_PREVIOUS` (comma-separated).
+    pub secret_key_previous: Option<Vec<String>>,
 }
 
 /// The effective settings.
@@ -118,6 +133,10 @@ pub struct Settings {
     pub public_base_url: Option<String>,
     /// Configured API keys (empty: generate one on first start).
     pub api_keys: Vec<String>,
+    /// The sealing key, if configured (else the data dir's key file).
+    pub secret_key: Option<String>,
+    /// Keys that may still open sealed secrets (a rotation).
+    pub secret_key_previous: Vec<String>,
     /// Per-plugin operator settings.
     pub plugins: HashMap<String, PluginPolicy>,
     /// Automations engine settings.
@@ -154,6 +173,11 @@ impl Settings {
                 .unwrap_or(false),
             public_base_url: overrides.public_base_url.or(file.public_base_url),
             api_keys: overrides.api_keys.or(file.api_keys).unwrap_or_default(),
+            secret_key: overrides.secret_key.or(file.secret_key),
+            secret_key_previous: overrides
+                .secret_key_previous
+                .or(file.secret_key_previous)
+                .unwrap_or_default(),
             plugins: file.plugins,
             automations: file.automations,
         };

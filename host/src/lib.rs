@@ -17,6 +17,7 @@
 //! * [`api`]: the HTTP API;
 //! * [`authoring`]: the plugin author's loop (`plugins test`, `plugins new`);
 //! * [`private_files`]: the data directory and its files, readable by Herald alone;
+//! * [`sealing`]: secrets sealed at rest under a key kept outside the database;
 //! * [`config`], [`cli`], [`server`]: settings, command line and wiring.
 //!
 //! The benchmarks (`herald-bench`) and the test kit (a loopback S3 server)
@@ -36,6 +37,7 @@ pub mod filter;
 pub mod ingest;
 pub mod plugins;
 pub mod private_files;
+pub mod sealing;
 pub mod server;
 pub mod sql_budget;
 pub mod store;

@@ -14,8 +14,10 @@ use crate::api::{self, ApiKeys};
 use crate::automations::Engine;
 use crate::config::Settings;
 use crate::plugins::PluginRuntime;
+use crate::sealing::Sealer;
 use crate::store::Store;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -77,9 +79,30 @@ pub async fn run_on(
     );
     let watcher = plugins.spawn_watcher();
 
-    let store = Store::connect(&settings.database_url)
+    let (sealer, generated_key) = Sealer::load(
+        &settings.data_dir,
+        settings.secret_key.as_deref(),
+        &settings.secret_key_previous,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot load the secret key: {e:#}"))?;
+    if let Some(path) = generated_key {
+        tracing::info!(path = %path.display(), key_id = sealer.key_id(),
+            "generated the key secrets are sealed under; back it up: without it, stored secrets cannot be read");
+    }
+    let store = Store::connect_sealed(&settings.database_url, Arc::new(sealer))
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
+    let resealed = store
+        .reseal_configs()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the stored secrets: {e}"))?;
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            key_id = store.sealing_key_id(),
+            "re-sealed stored secrets under the current key"
+        );
+    }
     let (auth, generated) = ApiKeys::load_or_generate(&settings.data_dir, &settings.api_keys)?;
     if let Some(key) = generated {
         // Printed once, on the first start; it is stored in the data dir.
@@ -107,10 +130,9 @@ pub async fn run_on(
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen for OTLP/gRPC on {address}: {e}"))?;
             let keys = auth.clone();
-            let authorize: crate::ingest::otlp::grpc::Authorize =
-                std::sync::Arc::new(move |value| {
-                    api::auth::bearer_token(value).is_some_and(|key| keys.accepts(key))
-                });
+            let authorize: crate::ingest::otlp::grpc::Authorize = Arc::new(move |value| {
+                api::auth::bearer_token(value).is_some_and(|key| keys.accepts(key))
+            });
             let (store, stopped) = (store.clone(), stopped.clone());
             Some(tokio::spawn(async move {
                 crate::ingest::otlp::grpc::serve(listener, store, authorize, wait(stopped)).await

@@ -203,7 +203,7 @@ pub async fn test_unsaved(
     JsonBody(body): JsonBody<TestUnsaved>,
 ) -> Result<Response, ApiError> {
     state.store.project(body.project_id).await?;
-    let config = prepare_config(&state, body.project_id, &body.config, None).await?;
+    let (config, _status) = prepare_config(&state, body.project_id, &body.config, None).await?;
     match &config {
         AutomationConfig::Retention(retention) => {
             return preview(&state, body.project_id, retention).await;
@@ -219,6 +219,7 @@ pub async fn test_unsaved(
         created: DbTime::now(),
         event_type: config.event_type().to_string(),
         config: sqlx::types::Json(config.to_json()),
+        paused: false,
     };
     let outcome = state
         .automations

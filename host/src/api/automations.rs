@@ -19,6 +19,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, parse_id};
 use super::projects::check_name;
 use super::{AppState, ObjectList};
+use crate::automations::config::AutomationStatus;
 use crate::automations::config::{ExportConfig, ExportDefinition};
 use crate::automations::validate::{redact, restore_secrets, validate_action};
 use crate::automations::{AutomationConfig, ConfigError};
@@ -39,7 +40,8 @@ pub struct ProjectAutomation {
     /// When it was created.
     #[schema(value_type = String, format = DateTime)]
     pub created: DbTime,
-    /// The config, tagged by `event_type`; secret fields read `[redacted]`.
+    /// The config, tagged by `event_type`, with its `status` (`active`,
+    /// or `paused` however it was paused); secret fields read `[redacted]`.
     #[schema(value_type = Object)]
     pub config: Value,
 }
@@ -96,15 +98,17 @@ pub fn config_error(err: ConfigError) -> ApiError {
 }
 
 /// Parses and checks a config for writing to project `project_id`;
-/// `stored` supplies secrets the client sent back redacted.
+/// `stored` supplies secrets the client sent back redacted. Returns the
+/// config and its `status`, if it has one.
 pub async fn prepare_config(
     state: &AppState,
     project_id: Uuid,
     value: &Value,
     stored: Option<&AutomationConfig>,
-) -> Result<AutomationConfig, ApiError> {
+) -> Result<(AutomationConfig, Option<AutomationStatus>), ApiError> {
     let plugins = state.automations.plugins();
-    let mut config = AutomationConfig::parse(value, "config").map_err(config_error)?;
+    let (mut config, status) =
+        AutomationConfig::parse_with_status(value, "config").map_err(config_error)?;
     if let (Some(AutomationConfig::BtqlExport(before)), AutomationConfig::BtqlExport(after)) =
         (stored, &config)
         && before.export_path != after.export_path
@@ -132,7 +136,7 @@ pub async fn prepare_config(
             .await
             .map_err(config_error)?;
     }
-    Ok(config)
+    Ok((config, status))
 }
 
 /// The API view of a stored automation, secrets redacted.
@@ -140,7 +144,7 @@ pub fn present(state: &AppState, stored: StoredAutomation) -> ProjectAutomation 
     let config = match AutomationConfig::parse(&stored.config.0, "config") {
         Ok(mut config) => {
             redact(state.automations.plugins(), &mut config);
-            config.to_json()
+            config.to_json_with_status(AutomationStatus::of_paused(stored.paused))
         }
         // Never echo an unreadable config: it may hold secrets.
         Err(_) => serde_json::json!({"event_type": stored.event_type}),
@@ -166,13 +170,15 @@ async fn write_of(
 ) -> Result<(AutomationWrite, AutomationConfig), ApiError> {
     check_name(&body.name, "name")?;
     let previous = stored.and_then(parse_stored);
-    let config = prepare_config(state, body.project_id, &body.config, previous.as_ref()).await?;
+    let (config, status) =
+        prepare_config(state, body.project_id, &body.config, previous.as_ref()).await?;
     let write = AutomationWrite {
         project_id: body.project_id,
         name: body.name,
         description: body.description,
         event_type: config.event_type().to_string(),
         config: config.to_json(),
+        paused: status.map(|s| s == AutomationStatus::Paused),
     };
     Ok((write, config))
 }
@@ -308,12 +314,14 @@ pub async fn patch_automation(
     if let Some(name) = &body.name {
         check_name(name, "name")?;
     }
-    let config = match &body.config {
+    let (config, status) = match &body.config {
         Some(value) => {
             let previous = parse_stored(&current);
-            Some(prepare_config(&state, current.project_id, value, previous.as_ref()).await?)
+            let (config, status) =
+                prepare_config(&state, current.project_id, value, previous.as_ref()).await?;
+            (Some(config), status)
         }
-        None => None,
+        None => (None, None),
     };
     let stored = state
         .automations
@@ -322,6 +330,7 @@ pub async fn patch_automation(
             body.name.as_deref(),
             body.description.as_deref(),
             config.as_ref(),
+            status,
         )
         .await?;
     Ok(Json(present(&state, stored)))

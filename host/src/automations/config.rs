@@ -23,6 +23,40 @@ pub const MAX_INTERVAL_SECONDS: u64 = 2_592_000;
 
 pub use super::config_error::ConfigError;
 
+/// Braintrust's `status` of every config: whether the automation runs.
+///
+/// It is not kept in the stored config but in the automation's state, the
+/// same pause that failures in a row and `…/resume` set and clear, and is
+/// read back from there: a config reads `paused` while the automation is
+/// paused, whatever paused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutomationStatus {
+    /// It runs.
+    Active,
+    /// It never runs (nor delivers) until it is set active or resumed.
+    Paused,
+}
+
+impl AutomationStatus {
+    /// `active` or `paused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AutomationStatus::Active => "active",
+            AutomationStatus::Paused => "paused",
+        }
+    }
+
+    /// The status of an automation paused (`true`) or not.
+    pub fn of_paused(paused: bool) -> Self {
+        if paused {
+            AutomationStatus::Paused
+        } else {
+            AutomationStatus::Active
+        }
+    }
+}
+
 /// What an automation does, by `event_type`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AutomationConfig {
@@ -133,14 +167,34 @@ impl<'de> Deserialize<'de> for Action {
 
 impl AutomationConfig {
     /// Parses `value` (found at request path `at`, e.g. `config`) and runs
-    /// the checks that need no plugin.
+    /// the checks that need no plugin. A `status` is checked and left out;
+    /// [`AutomationConfig::parse_with_status`] returns it.
     pub fn parse(value: &Value, at: &str) -> Result<Self, ConfigError> {
+        Self::parse_with_status(value, at).map(|(config, _)| config)
+    }
+
+    /// [`AutomationConfig::parse`], with the config's `status` if it has one.
+    pub fn parse_with_status(
+        value: &Value,
+        at: &str,
+    ) -> Result<(Self, Option<AutomationStatus>), ConfigError> {
         let Some(object) = value.as_object() else {
             return Err(ConfigError::new(at, "must be an object"));
         };
         let tag = object.get("event_type").and_then(Value::as_str);
         let mut fields = object.clone();
         fields.remove("event_type");
+        let status = match fields.remove("status") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "active" => Some(AutomationStatus::Active),
+            Some(Value::String(s)) if s == "paused" => Some(AutomationStatus::Paused),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    format!("{at}.status"),
+                    "must be \"active\" or \"paused\"",
+                ));
+            }
+        };
         let fields = Value::Object(fields);
         let config = match tag {
             Some("logs") => AutomationConfig::Logs(typed(&fields, at)?),
@@ -155,7 +209,7 @@ impl AutomationConfig {
             }
         };
         config.check(at)?;
-        Ok(config)
+        Ok((config, status))
     }
 
     /// The `event_type` tag.
@@ -186,7 +240,18 @@ impl AutomationConfig {
         }
     }
 
-    /// The config as JSON, `event_type` included.
+    /// The config as the API shows it: [`AutomationConfig::to_json`] with
+    /// the automation's `status`.
+    pub fn to_json_with_status(&self, status: AutomationStatus) -> Value {
+        let mut json = self.to_json();
+        if let Value::Object(map) = &mut json {
+            map.insert("status".into(), status.as_str().into());
+        }
+        json
+    }
+
+    /// The config as JSON, `event_type` included (no `status`: that is
+    /// state, not config).
     pub fn to_json(&self) -> Value {
         let fields = match self {
             AutomationConfig::Logs(c) => serde_json::to_value(c),
@@ -310,6 +375,29 @@ mod tests {
         assert_eq!(
             AutomationConfig::parse(&bad, "config").unwrap_err().path,
             "config.event_type"
+        );
+    }
+
+    #[test]
+    fn status_is_read_apart_and_shown_from_the_state() {
+        let value = json!({"event_type": "retention", "status": "paused",
+            "object_type": "dataset", "retention_days": 7});
+        let (config, status) = AutomationConfig::parse_with_status(&value, "config").unwrap();
+        assert_eq!(status, Some(AutomationStatus::Paused));
+        assert!(
+            config.to_json().get("status").is_none(),
+            "state, not config"
+        );
+        assert_eq!(config.to_json_with_status(AutomationStatus::Paused), value);
+        let unstated = json!({"event_type": "retention", "object_type": "dataset",
+            "retention_days": 7});
+        let (_, status) = AutomationConfig::parse_with_status(&unstated, "config").unwrap();
+        assert_eq!(status, None);
+        let bad = json!({"event_type": "retention", "status": "Active",
+            "object_type": "dataset", "retention_days": 7});
+        assert_eq!(
+            AutomationConfig::parse(&bad, "config").unwrap_err().path,
+            "config.status"
         );
     }
 

@@ -12,8 +12,8 @@
 use uuid::Uuid;
 
 use super::Engine;
-use super::config::AutomationConfig;
-use crate::store::{AutomationWrite, StoreError, StoredAutomation};
+use super::config::{AutomationConfig, AutomationStatus};
+use crate::store::{AutomationChange, AutomationWrite, StoreError, StoredAutomation};
 
 impl Engine {
     /// Creates the automation `write` describes (with its parsed `config`),
@@ -51,13 +51,15 @@ impl Engine {
     }
 
     /// Changes what is given of automation `id`: its name, description or
-    /// config (a new config starts from its own starting point).
+    /// config (a new config starts from its own starting point), and its
+    /// status (`paused` pauses it, `active` resumes it).
     pub async fn update(
         &self,
         id: Uuid,
         name: Option<&str>,
         description: Option<&str>,
         config: Option<&AutomationConfig>,
+        status: Option<AutomationStatus>,
     ) -> Result<StoredAutomation, StoreError> {
         let (watermark, next_run) = match config {
             Some(config) => self.starting_point(config).await?,
@@ -69,10 +71,14 @@ impl Engine {
             .store
             .update_automation(
                 id,
-                name,
-                description.map(Some),
-                json.as_ref()
-                    .map(|(event_type, value)| (*event_type, value)),
+                AutomationChange {
+                    name,
+                    description: description.map(Some),
+                    config: json
+                        .as_ref()
+                        .map(|(event_type, value)| (*event_type, value)),
+                    paused: status.map(|s| s == AutomationStatus::Paused),
+                },
                 watermark,
                 next_run,
             )

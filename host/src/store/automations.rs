@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::columns::{DbId, DbTime};
 use super::projects::MAX_LIST_LIMIT;
 use super::{Store, StoreError, dispatch};
+use crate::sealing::SealError;
 
 /// An automation row.
 #[derive(Debug, Clone, PartialEq, FromRow)]
@@ -34,8 +35,12 @@ pub struct StoredAutomation {
     pub created: DbTime,
     /// `logs`, `environment_update`, `btql_export` or `retention`.
     pub event_type: String,
-    /// The whole config, secrets included.
+    /// The whole config, secrets included (without `status`: that is
+    /// [`StoredAutomation::paused`]).
     pub config: Json<Value>,
+    /// Whether it is paused: by its config (`status: paused`), by failures
+    /// in a row, or until `…/resume`. One state for all three.
+    pub paused: bool,
 }
 
 /// What a create or replace writes.
@@ -51,6 +56,26 @@ pub struct AutomationWrite {
     pub event_type: String,
     /// The whole config.
     pub config: Value,
+    /// `Some(true)` pauses it, `Some(false)` makes it active (forgetting a
+    /// failure streak, as `…/resume` does), `None` keeps the pause state as
+    /// it is (a new automation starts active).
+    pub paused: Option<bool>,
+}
+
+/// Why an automation whose config says `status: paused` is paused.
+pub const PAUSED_BY_CONFIG: &str = "paused by its config (status: paused)";
+
+/// What [`Store::update_automation`] changes; `None` keeps a field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AutomationChange<'a> {
+    /// New name.
+    pub name: Option<&'a str>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<&'a str>>,
+    /// New event type and config.
+    pub config: Option<(&'a str, &'a Value)>,
+    /// Pause (`true`) or activate (`false`), as [`AutomationWrite::paused`].
+    pub paused: Option<bool>,
 }
 
 /// Filters and pagination of [`Store::list_automations`].
@@ -70,12 +95,23 @@ pub struct AutomationListParams {
     pub ending_before: Option<Uuid>,
 }
 
-const COLUMNS: &str = "id, project_id, name, description, created, event_type, config";
+/// An automation's columns, with its pause state, from [`FROM_AUTOMATIONS`].
+const COLUMNS: &str = "a.id, a.project_id, a.name, a.description, a.created, a.event_type, \
+     a.config, COALESCE(s.paused, FALSE) AS paused";
+const FROM_AUTOMATIONS: &str =
+    "automations a LEFT JOIN automation_state s ON s.automation_id = a.id";
 
 /// Inserts the state row of a new automation: nothing seen before
-/// `watermark`, due at `next_run`.
+/// `watermark`, due at `next_run`, paused or not.
 const INSERT_STATE_SQL: &str = "INSERT INTO automation_state \
-     (automation_id, next_run, watermark, window_start) VALUES ($1, $2, $3, $4)";
+     (automation_id, next_run, watermark, window_start, paused, paused_reason) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Pauses (`$2` true, with reason `$3`) or activates an automation; an
+/// activation forgets the failure streak.
+const SET_PAUSED_SQL: &str = "UPDATE automation_state SET paused = $2, paused_reason = $3, \
+     consecutive_failures = CASE WHEN $2 THEN consecutive_failures ELSE 0 END \
+     WHERE automation_id = $1";
 
 impl Store {
     /// Creates an automation, or returns the existing one of that name in
@@ -108,17 +144,20 @@ impl Store {
                 .bind(write.description.as_deref())
                 .bind(now)
                 .bind(&write.event_type)
-                .bind(Json(&write.config))
+                .bind(Json(self.seal_config(id, &write.config)))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| project_missing(e, write.project_id))?
                 .rows_affected();
             if inserted > 0 {
+                let paused = write.paused.unwrap_or(false);
                 sqlx::query::<DB>(INSERT_STATE_SQL)
                     .bind(DbId(id))
                     .bind(next_run)
                     .bind(watermark)
                     .bind(now)
+                    .bind(paused)
+                    .bind(paused.then_some(PAUSED_BY_CONFIG))
                     .execute(&mut *tx)
                     .await?;
             }
@@ -155,9 +194,12 @@ impl Store {
         };
         self.update_automation(
             existing.id,
-            None,
-            Some(write.description.as_deref()),
-            Some((&write.event_type, &write.config)),
+            AutomationChange {
+                name: None,
+                description: Some(write.description.as_deref()),
+                config: Some((&write.event_type, &write.config)),
+                paused: write.paused,
+            },
             watermark,
             next_run,
         )
@@ -166,14 +208,14 @@ impl Store {
 
     /// The automation with this id.
     pub async fn automation(&self, id: Uuid) -> Result<StoredAutomation, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM automations WHERE id = $1");
+        let sql = format!("SELECT {COLUMNS} FROM {FROM_AUTOMATIONS} WHERE a.id = $1");
         let found = dispatch!(self, |pool, DB| {
             sqlx::query_as::<DB, StoredAutomation>(&sql)
                 .bind(DbId(id))
                 .fetch_optional(pool)
                 .await?
         });
-        found.ok_or_else(|| StoreError::not_found("project_automation", id))
+        self.open_config(found.ok_or_else(|| StoreError::not_found("project_automation", id))?)
     }
 
     async fn automation_by_name(
@@ -181,14 +223,17 @@ impl Store {
         project_id: Uuid,
         name: &str,
     ) -> Result<Option<StoredAutomation>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM automations WHERE project_id = $1 AND name = $2");
-        Ok(dispatch!(self, |pool, DB| {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {FROM_AUTOMATIONS} WHERE a.project_id = $1 AND a.name = $2"
+        );
+        let found = dispatch!(self, |pool, DB| {
             sqlx::query_as::<DB, StoredAutomation>(&sql)
                 .bind(DbId(project_id))
                 .bind(name)
                 .fetch_optional(pool)
                 .await?
-        }))
+        });
+        found.map(|stored| self.open_config(stored)).transpose()
     }
 
     /// Lists automations, newest first.
@@ -206,19 +251,19 @@ impl Store {
             None => None,
         };
         let mut sql = format!(
-            "SELECT {COLUMNS} FROM automations WHERE ($1 IS NULL OR project_id = $1) \
-             AND ($2 IS NULL OR name = $2) \
-             AND ($3 IS NULL OR created < $3 OR (created = $3 AND id < $4)) \
-             AND ($5 IS NULL OR created > $5 OR (created = $5 AND id > $6))"
+            "SELECT {COLUMNS} FROM {FROM_AUTOMATIONS} WHERE ($1 IS NULL OR a.project_id = $1) \
+             AND ($2 IS NULL OR a.name = $2) \
+             AND ($3 IS NULL OR a.created < $3 OR (a.created = $3 AND a.id < $4)) \
+             AND ($5 IS NULL OR a.created > $5 OR (a.created = $5 AND a.id > $6))"
         );
         if !params.ids.is_empty() {
             let list: Vec<String> = (0..params.ids.len())
                 .map(|i| format!("${}", i + 8))
                 .collect();
-            sql.push_str(&format!(" AND id IN ({})", list.join(", ")));
+            sql.push_str(&format!(" AND a.id IN ({})", list.join(", ")));
         }
-        sql.push_str(" ORDER BY created DESC, id DESC LIMIT $7");
-        Ok(dispatch!(self, |pool, DB| {
+        sql.push_str(" ORDER BY a.created DESC, a.id DESC LIMIT $7");
+        let found = dispatch!(self, |pool, DB| {
             let mut query = sqlx::query_as::<DB, StoredAutomation>(&sql)
                 .bind(params.project_id.map(DbId))
                 .bind(params.name.as_deref())
@@ -231,7 +276,8 @@ impl Store {
                 query = query.bind(DbId(*id));
             }
             query.fetch_all(pool).await?
-        }))
+        });
+        found.into_iter().map(|s| self.open_config(s)).collect()
     }
 
     /// Every automation of one event type, optionally of one project.
@@ -241,30 +287,35 @@ impl Store {
         project_id: Option<Uuid>,
     ) -> Result<Vec<StoredAutomation>, StoreError> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM automations WHERE event_type = $1 \
-             AND ($2 IS NULL OR project_id = $2) ORDER BY created, id"
+            "SELECT {COLUMNS} FROM {FROM_AUTOMATIONS} WHERE a.event_type = $1 \
+             AND ($2 IS NULL OR a.project_id = $2) ORDER BY a.created, a.id"
         );
-        Ok(dispatch!(self, |pool, DB| {
+        let found = dispatch!(self, |pool, DB| {
             sqlx::query_as::<DB, StoredAutomation>(&sql)
                 .bind(event_type)
                 .bind(project_id.map(DbId))
                 .fetch_all(pool)
                 .await?
-        }))
+        });
+        found.into_iter().map(|s| self.open_config(s)).collect()
     }
 
-    /// Changes the name, description and/or config. A config of another
-    /// event type resets the automation's state to start after `watermark`
-    /// and be due at `next_run`.
+    /// Changes what `change` gives. A config of another event type resets
+    /// the automation's state to start after `watermark` and be due at
+    /// `next_run`; then the pause state is set, if `change` sets it.
     pub async fn update_automation(
         &self,
         id: Uuid,
-        name: Option<&str>,
-        description: Option<Option<&str>>,
-        config: Option<(&str, &Value)>,
+        change: AutomationChange<'_>,
         watermark: i64,
         next_run: Option<DbTime>,
     ) -> Result<StoredAutomation, StoreError> {
+        let AutomationChange {
+            name,
+            description,
+            config,
+            paused,
+        } = change;
         let current = self.automation(id).await?;
         let name = name.unwrap_or(&current.name);
         let description = description.unwrap_or(current.description.as_deref());
@@ -282,7 +333,7 @@ impl Store {
                 .bind(name)
                 .bind(description)
                 .bind(event_type)
-                .bind(Json(config))
+                .bind(Json(self.seal_config(id, config)))
                 .bind(DbId(id))
                 .execute(&mut *tx)
                 .await
@@ -302,9 +353,17 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            if let Some(paused) = paused {
+                sqlx::query::<DB>(SET_PAUSED_SQL)
+                    .bind(DbId(id))
+                    .bind(paused)
+                    .bind(paused.then_some(PAUSED_BY_CONFIG))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         });
-        tracing::info!(automation_id = %id, reset, "automation updated");
+        tracing::info!(automation_id = %id, reset, ?paused, "automation updated");
         self.automation(id).await
     }
 
@@ -318,6 +377,78 @@ impl Store {
         });
         tracing::info!(automation_id = %id, "automation deleted");
         Ok(stored)
+    }
+}
+
+/// Where automation `id`'s sealed config belongs (what it is bound to).
+fn config_context(id: Uuid) -> String {
+    format!("automation/{id}/config")
+}
+
+/// A config as the database holds it: `{"sealed": "v1.…"}`.
+fn sealed_text(config: &Value) -> Option<&str> {
+    match config.as_object() {
+        Some(object) if object.len() == 1 => object.get("sealed").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// `config` sealed for automation `id`, as the `config` column holds it.
+    fn seal_config(&self, id: Uuid, config: &Value) -> Value {
+        let sealed = self
+            .sealer
+            .seal(config.to_string().as_bytes(), &config_context(id));
+        serde_json::json!({ "sealed": sealed })
+    }
+
+    /// `stored` with its config opened (a config written before configs
+    /// were sealed is passed through; the start-up re-seal seals it).
+    fn open_config(&self, mut stored: StoredAutomation) -> Result<StoredAutomation, StoreError> {
+        if let Some(sealed) = sealed_text(&stored.config.0) {
+            stored.config.0 = self.open_sealed_config(stored.id, sealed)?;
+        }
+        Ok(stored)
+    }
+
+    fn open_sealed_config(&self, id: Uuid, sealed: &str) -> Result<Value, StoreError> {
+        let opened = self.sealer.open(sealed, &config_context(id))?;
+        serde_json::from_slice(&opened)
+            .map_err(|_| StoreError::Sealing(SealError::Malformed("not JSON inside")))
+    }
+
+    /// Seals every automation config that is not sealed under the current
+    /// key: those of an older Herald (plain) and those under a previous key
+    /// (a rotation). Fails, naming the key, when a config is sealed under a
+    /// key this daemon does not have. Returns how many were re-sealed.
+    pub async fn reseal_configs(&self) -> Result<u64, StoreError> {
+        let rows: Vec<(DbId, Json<Value>)> = dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, (DbId, Json<Value>)>("SELECT id, config FROM automations")
+                .fetch_all(pool)
+                .await?
+        });
+        let mut resealed = 0;
+        for (DbId(id), Json(config)) in rows {
+            let plain = match sealed_text(&config) {
+                Some(sealed) if self.sealer.is_current(sealed) => {
+                    // Under the current key: check it opens, once, at start.
+                    self.sealer.open(sealed, &config_context(id))?;
+                    continue;
+                }
+                Some(sealed) => self.open_sealed_config(id, sealed)?,
+                None => config,
+            };
+            let sealed = Json(self.seal_config(id, &plain));
+            dispatch!(self, |pool, DB| {
+                sqlx::query::<DB>("UPDATE automations SET config = $1 WHERE id = $2")
+                    .bind(sealed)
+                    .bind(DbId(id))
+                    .execute(pool)
+                    .await?;
+            });
+            resealed += 1;
+        }
+        Ok(resealed)
     }
 }
 

@@ -62,6 +62,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::sealing::Sealer;
+
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -69,7 +71,9 @@ use sqlx::sqlite::{
 use tokio::sync::{Mutex, MutexGuard, broadcast};
 
 pub use automation_state::{AlertWatch, AutomationState, EvaluationCommit, FailureUpdate};
-pub use automations::{AutomationListParams, AutomationWrite, StoredAutomation};
+pub use automations::{
+    AutomationChange, AutomationListParams, AutomationWrite, PAUSED_BY_CONFIG, StoredAutomation,
+};
 pub use columns::{DbId, DbTime, Dialect};
 pub use confined_query::{ConfinedRun, QueryLimits};
 pub use environments::EnvironmentEvent;
@@ -147,6 +151,9 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A sealed secret could not be opened (wrong key, or altered).
+    #[error("{0}")]
+    Sealing(#[from] crate::sealing::SealError),
 }
 
 impl StoreError {
@@ -188,15 +195,29 @@ pub struct Store {
     /// The connection event batches are written with on a SQLite file (see
     /// [`events_sqlite`]); `None` on PostgreSQL and in-memory SQLite.
     sqlite_writer: Option<events_sqlite::SqliteWriter>,
+    /// Seals what is secret before it is written (configs, env vars).
+    pub(crate) sealer: Arc<Sealer>,
 }
 
 impl Store {
+    /// [`Store::connect_sealed`] with a key made for this process
+    /// ([`Sealer::for_this_process`]): for tools and tests whose data no
+    /// other process reads. The daemon passes the key it loaded.
+    pub async fn connect(database_url: &str) -> Result<Store, StoreError> {
+        Self::connect_sealed(database_url, Arc::new(Sealer::for_this_process())).await
+    }
+
     /// Connects to `database_url`, choosing the backend by its scheme, and
-    /// applies pending migrations.
+    /// applies pending migrations. Secrets are sealed with `sealer`.
     ///
     /// SQLite files are created when missing and opened in WAL mode with
-    /// `synchronous=NORMAL`, foreign keys on and a 5 s busy timeout.
-    pub async fn connect(database_url: &str) -> Result<Store, StoreError> {
+    /// `synchronous=NORMAL`, foreign keys on and a 5 s busy timeout, and
+    /// `secure_delete=fast` (what a row held is zeroed when its page is
+    /// written anyway).
+    pub async fn connect_sealed(
+        database_url: &str,
+        sealer: Arc<Sealer>,
+    ) -> Result<Store, StoreError> {
         let (notify, _) = broadcast::channel(4096);
         if database_url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(database_url)?
@@ -206,6 +227,7 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
                 .pragma("temp_store", "memory")
+                .pragma("secure_delete", "fast")
                 // 16 MiB of page cache per connection (8 at most): enough for
                 // the indexes' hot pages, bounded for the daemon's footprint.
                 .pragma("cache_size", "-16384");
@@ -259,6 +281,7 @@ impl Store {
                 write_lock: Some(Arc::new(Mutex::new(()))),
                 sqlite_location: Some(location),
                 sqlite_writer,
+                sealer,
             })
         } else if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -278,6 +301,7 @@ impl Store {
                 write_lock: None,
                 sqlite_location: None,
                 sqlite_writer: None,
+                sealer,
             })
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(database_url)))
@@ -291,6 +315,11 @@ impl Store {
             Some(confined_query::SqliteLocation::File(path)) => Some(path),
             _ => None,
         }
+    }
+
+    /// The id of the key secrets are sealed under (not the key).
+    pub fn sealing_key_id(&self) -> &str {
+        self.sealer.key_id()
     }
 
     /// The SQL dialect of this store's backend.

@@ -17,6 +17,7 @@ mod ingest;
 mod plugin_faults;
 mod plugin_network;
 mod plugin_registry;
+mod secrets;
 mod slack;
 mod storage;
 mod webhook;

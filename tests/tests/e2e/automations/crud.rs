@@ -144,14 +144,14 @@ async fn automations_are_created_listed_changed_and_deleted() {
         )
         .await;
     let export_config = json!({
-        "event_type": "btql_export", "export_definition": {"type": "log_spans"},
+        "event_type": "btql_export", "status": "active", "export_definition": {"type": "log_spans"},
         "export_path": "s3://bucket/prefix", "format": "jsonl", "interval_seconds": 3600,
         "batch_size": 1000
     });
     let export = h.create(&p1, "export", export_config.clone()).await;
     assert_eq!(export["config"], export_config);
-    let retention_config =
-        json!({"event_type": "retention", "object_type": "project_logs", "retention_days": 30});
+    let retention_config = json!({"event_type": "retention", "status": "active", "object_type": "project_logs",
+               "retention_days": 30});
     let retention = h.create(&p2, "retention", retention_config.clone()).await;
     assert_eq!(retention["config"], retention_config);
     let status = h.status(&id(&export)).await;
@@ -250,6 +250,15 @@ async fn bad_input_is_rejected_with_the_path_of_the_field() {
             json!({"event_type": "retention", "object_type": "project_logs", "retention_days": -1}),
             "config.retention_days",
         ),
+        (
+            json!({"event_type": "retention", "status": "stopped", "object_type": "project_logs",
+                   "retention_days": 1}),
+            "config.status",
+        ),
+        (
+            json!({"event_type": "logs", "status": true, "interval_seconds": 60, "action": action}),
+            "config.status",
+        ),
     ];
     for (config, expected) in &cases {
         let body = json!({"project_id": p, "name": "bad", "config": config});
@@ -318,4 +327,82 @@ async fn bad_input_is_rejected_with_the_path_of_the_field() {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_paused_keeps_an_automation_from_running_until_it_is_set_active() {
+    let receiver = Receiver::start().await;
+    let h = Herald::start(SETTINGS).await;
+    let p = h.project("status").await;
+    let mut paused_config = log_alert("", 1, webhook(&receiver, "/paused"));
+    paused_config["status"] = json!("paused");
+    let paused = h.create(&p, "paused", paused_config.clone()).await;
+    let paused_id = id(&paused);
+    assert_eq!(paused["config"]["status"], "paused", "{paused}");
+    let state = h.status(&paused_id).await;
+    assert_eq!(state["state"], "paused", "{state}");
+    assert!(
+        state["paused_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("status: paused")),
+        "{state}"
+    );
+    // An active twin watching the same spans shows when a span has been
+    // seen; the paused one has then sent nothing and run nothing.
+    h.create(
+        &p,
+        "active",
+        log_alert("", 1, webhook(&receiver, "/active")),
+    )
+    .await;
+    h.insert(&p, json!([{"input": "first"}])).await;
+    wait_for_requests(&receiver, "/active", 1).await;
+    let (code, refused) = h
+        .call(
+            Method::POST,
+            &format!("/v1/project_automation/{paused_id}/run"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 409, "run once refuses a paused automation: {refused}");
+    assert!(receiver.requests_to("/paused").is_empty());
+    assert!(h.runs(&paused_id).await.is_empty());
+
+    // Setting it active resumes it: the span that arrived while it was
+    // paused is counted into its first notification, with the next one.
+    let mut active_config = paused["config"].clone();
+    active_config["status"] = json!("active");
+    let path = format!("/v1/project_automation/{paused_id}");
+    let patched = h
+        .ok(Method::PATCH, &path, Some(json!({"config": active_config})))
+        .await;
+    assert_eq!(patched["config"]["status"], "active", "{patched}");
+    assert_eq!(h.status(&paused_id).await["state"], "active");
+    h.insert(&p, json!([{"input": "second"}])).await;
+    let sent = wait_for_requests(&receiver, "/paused", 1).await;
+    assert!(sent[0].signature_verifies());
+
+    // A config written without `status` keeps the state; PUT with
+    // `paused` pauses again.
+    let mut unstated = patched["config"].clone();
+    unstated.as_object_mut().unwrap().remove("status");
+    unstated["interval_seconds"] = json!(2);
+    let kept = h
+        .ok(Method::PATCH, &path, Some(json!({"config": unstated})))
+        .await;
+    assert_eq!(kept["config"]["status"], "active", "{kept}");
+    let mut again = kept["config"].clone();
+    again["status"] = json!("paused");
+    let replaced = h
+        .ok(
+            Method::PUT,
+            "/v1/project_automation",
+            Some(json!({"project_id": p, "name": "paused", "config": again})),
+        )
+        .await;
+    assert_eq!(replaced["config"]["status"], "paused", "{replaced}");
+    assert_eq!(h.get(&path).await["config"]["status"], "paused");
+    // `…/resume` clears the same pause.
+    h.ok(Method::POST, &format!("{path}/resume"), None).await;
+    assert_eq!(h.get(&path).await["config"]["status"], "active");
 }

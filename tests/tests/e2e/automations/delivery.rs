@@ -220,6 +220,12 @@ async fn a_failing_destination_pauses_the_automation_until_resumed() {
         .await;
     let reason = status["paused_reason"].as_str().unwrap_or_default();
     assert!(!reason.is_empty(), "status says why: {status}");
+    let path = format!("/v1/project_automation/{id}");
+    assert_eq!(
+        h.get(&path).await["config"]["status"],
+        "paused",
+        "the config reads the failure pause"
+    );
     assert_eq!(status["consecutive_failures"], 5, "{status}");
     assert_eq!(
         status["queued_deliveries"], 1,
@@ -267,6 +273,7 @@ async fn a_failing_destination_pauses_the_automation_until_resumed() {
     assert_eq!(runs[0]["attempts"], 6, "{runs:?}");
     let status = h.status(id).await;
     assert_ne!(status["state"], "paused", "{status}");
+    assert_eq!(h.get(&path).await["config"]["status"], "active");
     assert_eq!(
         (&status["paused_reason"], &status["consecutive_failures"]),
         (&json!(null), &json!(0)),

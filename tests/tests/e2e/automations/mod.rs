@@ -242,10 +242,12 @@ pub fn webhook(receiver: &Receiver, path: &str) -> Value {
     json!({"type": "webhook", "url": format!("{}{path}", receiver.url), "secret": webhook_secret()})
 }
 
-/// A log alert config.
+/// A log alert config, with Braintrust's `status` as its SDK writes it
+/// (and as the API reads it back).
 pub fn log_alert(filter: &str, interval_seconds: u64, action: Value) -> Value {
     json!({
         "event_type": "logs",
+        "status": "active",
         "btql_filter": filter,
         "interval_seconds": interval_seconds,
         "action": action,
