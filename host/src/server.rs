@@ -93,7 +93,7 @@ pub async fn run_on(
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the database: {e}"))?;
     let resealed = store
-        .reseal_configs()
+        .reseal_secrets()
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the stored secrets: {e}"))?;
     if resealed > 0 {

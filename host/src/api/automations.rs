@@ -16,11 +16,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, parse_id};
+use super::extract::{JsonBody, parse_id, parse_limit, push_ids};
 use super::projects::check_name;
 use super::{AppState, ObjectList};
 use crate::automations::config::AutomationStatus;
 use crate::automations::config::{ExportConfig, ExportDefinition};
+use crate::automations::secret_refs::resolve_action;
 use crate::automations::validate::{redact, restore_secrets, validate_action};
 use crate::automations::{AutomationConfig, ConfigError};
 use crate::export::query::ConfinedQuery;
@@ -132,7 +133,19 @@ pub async fn prepare_config(
         })?;
     }
     if let Some(action) = config.action() {
-        validate_action(plugins, action, "config.action")
+        // The plugin checks the config it will be delivered with: env var
+        // references resolved.
+        let resolved = resolve_action(
+            &state.store,
+            plugins,
+            state.automations.organization_id(),
+            project_id,
+            action,
+            "config.action",
+        )
+        .await
+        .map_err(config_error)?;
+        validate_action(plugins, &resolved, "config.action")
             .await
             .map_err(config_error)?;
     }
@@ -248,22 +261,10 @@ fn list_params(query: &str) -> Result<AutomationListParams, ApiError> {
     let mut params = AutomationListParams::default();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
-            "limit" => {
-                params.limit = Some(value.parse().map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_request",
-                        format!("limit must be a positive integer, got {value:?}"),
-                        Some("limit".into()),
-                    )
-                })?)
-            }
+            "limit" => params.limit = Some(parse_limit(&value)?),
             "starting_after" => params.starting_after = Some(parse_id(&value, "starting_after")?),
             "ending_before" => params.ending_before = Some(parse_id(&value, "ending_before")?),
-            "ids" => {
-                for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    params.ids.push(parse_id(id, "ids")?);
-                }
-            }
+            "ids" => push_ids(&value, &mut params.ids)?,
             "project_automation_name" => params.name = Some(value.into_owned()),
             "project_id" => params.project_id = Some(parse_id(&value, "project_id")?),
             other => {

@@ -167,6 +167,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     }
 }
 
+/// A list's `limit` query parameter.
+pub fn parse_limit(value: &str) -> Result<u32, ApiError> {
+    value.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("limit must be a positive integer, got {value:?}"),
+            Some("limit".into()),
+        )
+    })
+}
+
+/// Adds the ids of one `ids` query parameter (comma-separated; the
+/// parameter may repeat) to `ids`.
+pub fn push_ids(value: &str, ids: &mut Vec<Uuid>) -> Result<(), ApiError> {
+    for id in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        ids.push(parse_id(id, "ids")?);
+    }
+    Ok(())
+}
+
 /// Parses a path segment as an object id.
 pub fn parse_id(value: &str, name: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(value).map_err(|_| {

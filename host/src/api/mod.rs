@@ -15,6 +15,7 @@
 //! | `GET /v1/plugins` | loaded plugins and files that failed to load |
 //! | `POST/PUT/GET /v1/project_automation`, `GET/PATCH/DELETE …/{id}` | automations ([`automations`]) |
 //! | `GET …/{id}/runs`, `GET …/{id}/status`, `POST …/{id}/run`, `…/test`, `…/resume`, `…/reset_state`, `…/reset`, `POST /v1/project_automation/test` | operating them ([`automation_runs`]) |
+//! | `POST/PUT/GET /v1/env_var`, `GET/PATCH/DELETE /v1/env_var/{id}` | the secrets store ([`env_vars`]): values write-only, sealed |
 //! | `GET /metrics` | Prometheus metrics |
 //!
 //! Every route but `/healthz` needs `Authorization: Bearer <key>` ([`auth`]).
@@ -27,6 +28,7 @@
 pub mod auth;
 pub mod automation_runs;
 pub mod automations;
+pub mod env_vars;
 pub mod error;
 pub mod events;
 pub mod exact_numbers;
@@ -225,6 +227,16 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation_runs::reset_state))
         .routes(routes!(automation_runs::reset))
         .routes(routes!(automation_runs::metrics))
+        .routes(routes!(
+            env_vars::create_env_var,
+            env_vars::replace_env_var,
+            env_vars::list_env_vars
+        ))
+        .routes(routes!(
+            env_vars::get_env_var,
+            env_vars::patch_env_var,
+            env_vars::delete_env_var
+        ))
         .routes(routes!(otlp::export_traces))
         .routes(routes!(otlp::export_traces_default_path))
 }

@@ -22,10 +22,11 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::config::AutomationConfig;
+use super::config::{Action, AutomationConfig, ConfigError};
 use super::metrics::DeliveryOutcome;
+use super::secret_refs::resolve_action;
 use super::{Inner, MAX_IN_FLIGHT, RESCAN_INTERVAL};
-use crate::plugins::AlertRequest;
+use crate::plugins::{AlertRequest, CallReport, Delivery};
 use crate::store::{AttemptOutcome, DbTime, QueuedDelivery, RunStatus, RunTrigger, StoreError};
 
 /// How long a shutting-down worker waits for attempts in flight.
@@ -226,14 +227,18 @@ async fn send(
         is_test: false,
         attempt,
     };
-    let report = inner
-        .plugins
-        .deliver(
-            &action.plugin,
-            &Value::Object(action.config.clone()),
-            &request,
-        )
-        .await;
+    let report = match deliver_through(inner, automation.project_id, action, &request).await {
+        Ok(report) => report,
+        Err(error) => {
+            return Ok((
+                action.plugin.clone(),
+                AttemptOutcome::Failed {
+                    error: format!("{}: {}", error.path, error.message),
+                    status_code: None,
+                },
+            ));
+        }
+    };
     let outcome = match report.result {
         Ok(done) => AttemptOutcome::Delivered {
             status_code: done.status_code,
@@ -273,6 +278,30 @@ async fn send(
         }
     };
     Ok((action.plugin.clone(), outcome))
+}
+
+/// Delivers `request` through `action` of an automation of `project_id`,
+/// its env var references resolved first (`secret_refs`); the error is a
+/// reference that no longer resolves.
+pub(super) async fn deliver_through(
+    inner: &Inner,
+    project_id: Uuid,
+    action: &Action,
+    request: &AlertRequest,
+) -> Result<CallReport<Delivery>, ConfigError> {
+    let action = resolve_action(
+        &inner.store,
+        &inner.plugins,
+        &inner.payloads.organization_id,
+        project_id,
+        action,
+        "config.action",
+    )
+    .await?;
+    Ok(inner
+        .plugins
+        .deliver(&action.plugin, &Value::Object(action.config), request)
+        .await)
 }
 
 /// `delay` ± 20 %, from the randomness of a fresh v4 UUID.

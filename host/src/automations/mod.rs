@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod payload;
 pub mod retention;
 pub mod scheduler;
+pub mod secret_refs;
 pub mod test_alert;
 pub mod trigger;
 pub mod validate;

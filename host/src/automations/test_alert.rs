@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::Engine;
 use super::config::AutomationConfig;
+use super::delivery::deliver_through;
 use super::payload::{LogWindow, human_duration};
 use crate::filter::Filter;
 use crate::plugins::AlertRequest;
@@ -169,29 +170,29 @@ impl Engine {
                 is_test: true,
                 attempt: 1,
             };
-            let report = inner
-                .plugins
-                .deliver(
-                    &action.plugin,
-                    &Value::Object(action.config.clone()),
-                    &request,
-                )
-                .await;
-            match report.result {
-                Ok(delivery) => {
-                    outcome.sent = true;
-                    outcome.status_code = delivery.status_code;
-                    outcome.response_excerpt = delivery.response_excerpt;
-                    outcome.summary = Some(delivery.summary);
-                    outcome.message = format!("{lead}; test notification sent");
-                    RunStatus::Succeeded
-                }
+            match deliver_through(inner, automation.project_id, action, &request).await {
                 Err(error) => {
-                    outcome.status_code = error.status_code();
-                    outcome.error = Some(error.to_string());
-                    outcome.message = format!("{lead}; the destination failed: {error}");
+                    let error = format!("{}: {}", error.path, error.message);
+                    outcome.message = format!("{lead}; nothing sent: {error}");
+                    outcome.error = Some(error);
                     RunStatus::Failed
                 }
+                Ok(report) => match report.result {
+                    Ok(delivery) => {
+                        outcome.sent = true;
+                        outcome.status_code = delivery.status_code;
+                        outcome.response_excerpt = delivery.response_excerpt;
+                        outcome.summary = Some(delivery.summary);
+                        outcome.message = format!("{lead}; test notification sent");
+                        RunStatus::Succeeded
+                    }
+                    Err(error) => {
+                        outcome.status_code = error.status_code();
+                        outcome.error = Some(error.to_string());
+                        outcome.message = format!("{lead}; the destination failed: {error}");
+                        RunStatus::Failed
+                    }
+                },
             }
         };
         if record {

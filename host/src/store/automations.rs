@@ -417,11 +417,19 @@ impl Store {
             .map_err(|_| StoreError::Sealing(SealError::Malformed("not JSON inside")))
     }
 
+    /// Re-seals everything secret (configs, env var values) that is not
+    /// sealed under the current key: what the daemon does at start. Fails,
+    /// naming the key, when something is sealed under a key it lacks.
+    /// Returns how many values were re-sealed.
+    pub async fn reseal_secrets(&self) -> Result<u64, StoreError> {
+        Ok(self.reseal_configs().await? + self.reseal_env_vars().await?)
+    }
+
     /// Seals every automation config that is not sealed under the current
     /// key: those of an older Herald (plain) and those under a previous key
     /// (a rotation). Fails, naming the key, when a config is sealed under a
     /// key this daemon does not have. Returns how many were re-sealed.
-    pub async fn reseal_configs(&self) -> Result<u64, StoreError> {
+    async fn reseal_configs(&self) -> Result<u64, StoreError> {
         let rows: Vec<(DbId, Json<Value>)> = dispatch!(self, |pool, DB| {
             sqlx::query_as::<DB, (DbId, Json<Value>)>("SELECT id, config FROM automations")
                 .fetch_all(pool)

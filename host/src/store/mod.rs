@@ -40,6 +40,7 @@ pub mod automation_state;
 pub mod automations;
 pub use crate::columns;
 pub mod confined_query;
+pub mod env_vars;
 pub mod environments;
 pub mod events;
 mod events_sqlite;
@@ -76,6 +77,7 @@ pub use automations::{
 };
 pub use columns::{DbId, DbTime, Dialect};
 pub use confined_query::{ConfinedRun, QueryLimits};
+pub use env_vars::{EnvVar, EnvVarChange, EnvVarListParams, EnvVarScope, EnvVarWrite};
 pub use environments::EnvironmentEvent;
 pub use export::BatchBounds;
 pub use json_text::JsonText;

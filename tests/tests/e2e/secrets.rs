@@ -151,3 +151,157 @@ async fn config_secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
         "no key in the message"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_vars_are_write_only_and_configs_deliver_with_the_secret_they_name() {
+    let receiver = Receiver::start().await;
+    let data = Arc::new(tempfile::tempdir().unwrap());
+    let h = Herald::start_with(SETTINGS, None, data.clone()).await;
+    let project = h.project("env-vars").await;
+    let created = h
+        .post(
+            "/v1/env_var",
+            json!({"object_type": "project", "object_id": project, "name": "HOOK_SECRET",
+                   "value": webhook_secret(), "secret_type": "webhook_secret"}),
+        )
+        .await;
+    let var_id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["has_value"], true, "{created}");
+    assert_eq!(created["secret_category"], "env_var");
+    assert!(created.get("value").is_none(), "{created}");
+    // POST of an existing name returns it unmodified (the value too).
+    let again = h
+        .post(
+            "/v1/env_var",
+            json!({"object_type": "project", "object_id": project, "name": "HOOK_SECRET",
+                   "value": "something else"}),
+        )
+        .await;
+    assert_eq!(again["id"], var_id.as_str());
+    let listed = h
+        .get(&format!(
+            "/v1/env_var?object_type=project&object_id={project}"
+        ))
+        .await;
+    assert_eq!(listed["objects"].as_array().unwrap().len(), 1, "{listed}");
+    for answer in [&created, &again, &listed] {
+        assert!(!answer.to_string().contains(&webhook_secret()));
+    }
+
+    // A config names the variable instead of holding the secret.
+    let mut action = webhook(&receiver, "/sealed");
+    action.as_object_mut().unwrap().remove("secret");
+    action["secret_name"] = json!("HOOK_SECRET");
+    action["headers"] = json!({"X-Api-Token": HEADER_SECRET});
+    let alert = h
+        .create(&project, "named", log_alert("", 60, action.clone()))
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    assert_eq!(alert["config"]["action"]["secret_name"], "HOOK_SECRET");
+    secrets_still_work(&h, &receiver, &id, 1).await;
+    let var = h.get(&format!("/v1/env_var/{var_id}")).await;
+    assert!(var["used"].is_string(), "a delivery stamps used: {var}");
+    let found = files_containing(data.path(), &webhook_secret());
+    assert!(found.is_empty(), "the value is sealed: {found:?}");
+
+    // A new value takes effect at the next delivery.
+    let patched = h
+        .ok(
+            reqwest::Method::PATCH,
+            &format!("/v1/env_var/{var_id}"),
+            Some(json!({"value": "whsec_c29tZS1vdGhlci1rZXktc29tZS1vdGhlci1rZXk="})),
+        )
+        .await;
+    assert_eq!(patched["has_value"], true);
+    let test = format!("/v1/project_automation/{id}/test");
+    h.post(&test, json!({"send_on_zero_matches": true})).await;
+    let requests = wait_for_requests(&receiver, "/sealed", 2).await;
+    assert!(
+        !requests[1].signature_verifies(),
+        "signed with the new value"
+    );
+
+    // The organization's variables are the fallback.
+    let login = h.post("/api/apikey/login", json!({})).await;
+    let org = login["org_info"][0]["id"].as_str().unwrap().to_owned();
+    h.post(
+        "/v1/env_var",
+        json!({"object_type": "organization", "object_id": org, "name": "ORG_HOOK",
+               "value": webhook_secret()}),
+    )
+    .await;
+    action["secret_name"] = json!("ORG_HOOK");
+    let from_org = h
+        .create(&project, "from-org", log_alert("", 60, action.clone()))
+        .await;
+    secrets_still_work(&h, &receiver, from_org["id"].as_str().unwrap(), 3).await;
+
+    // Bad input: a clear 400 at the field.
+    let bad_configs = [
+        (json!("NO_SUCH_VAR"), None, "config.action.secret_name"),
+        (json!(7), None, "config.action.secret_name"),
+        (
+            json!("ORG_HOOK"),
+            Some(webhook_secret()),
+            "config.action.secret_name",
+        ),
+    ];
+    for (name, secret, path) in bad_configs {
+        let mut bad = action.clone();
+        bad["secret_name"] = name.clone();
+        if let Some(secret) = secret {
+            bad["secret"] = json!(secret);
+        }
+        let body = json!({"project_id": project, "name": "bad", "config": log_alert("", 60, bad)});
+        let (code, answer) = h
+            .call(reqwest::Method::POST, "/v1/project_automation", Some(body))
+            .await;
+        assert_eq!(code, 400, "{name}: {answer}");
+        assert_eq!(answer["error"]["path"], path, "{answer}");
+    }
+    let bad_vars = [
+        (
+            json!({"object_type": "function", "object_id": org, "name": "F"}),
+            "object_type",
+        ),
+        (
+            json!({"object_type": "organization", "object_id": project, "name": "F"}),
+            "object_id",
+        ),
+        (
+            json!({"object_type": "project", "object_id": project, "name": "no spaces"}),
+            "name",
+        ),
+        (
+            json!({"object_type": "project", "object_id": project, "name": "V", "valu": "x"}),
+            "",
+        ),
+    ];
+    for (body, path) in bad_vars {
+        let (code, answer) = h
+            .call(reqwest::Method::POST, "/v1/env_var", Some(body.clone()))
+            .await;
+        assert_eq!(code, 400, "{body}: {answer}");
+        if !path.is_empty() {
+            assert_eq!(answer["error"]["path"], path, "{answer}");
+        }
+    }
+
+    // Deleted, the variable is missing at the next delivery: it fails with
+    // the reason, nothing is sent.
+    h.ok(
+        reqwest::Method::DELETE,
+        &format!("/v1/env_var/{var_id}"),
+        None,
+    )
+    .await;
+    let answer = h.post(&test, json!({"send_on_zero_matches": true})).await;
+    assert_eq!(answer["sent"], false, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HOOK_SECRET")),
+        "{answer}"
+    );
+    assert_eq!(receiver.requests_to("/sealed").len(), 3);
+}

@@ -9,6 +9,7 @@
 
 mod confinement;
 mod connect;
+mod env_vars;
 mod errors;
 mod export;
 mod filters;
