@@ -13,6 +13,7 @@ macro_rules! bundled {
 pub(crate) const BUNDLED: &[(&str, &[u8])] = bundled![
     "webhook.wasm",
     "slack.wasm",
+    "pagerduty.wasm",
     "retention.wasm",
     "s3_export.wasm",
 ];

@@ -54,6 +54,10 @@ pub fn default_allowed_hosts(plugin: &str) -> Vec<String> {
     match plugin {
         "webhook" => vec!["*".into()],
         "slack" => vec!["slack.com".into(), "*.slack.com".into()],
+        "pagerduty" => vec![
+            "events.pagerduty.com".into(),
+            "events.eu.pagerduty.com".into(),
+        ],
         _ => Vec::new(),
     }
 }

@@ -178,6 +178,14 @@ impl Response {
     }
 }
 
+/// The host of `url`, for messages and summaries: never the path, query or
+/// user info, which may hold tokens.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_owned()
+}
+
 /// Whether a delivery answered with `status` is worth retrying: 408, 429 and
 /// every 5xx are; every other status is final.
 pub fn retryable_status(status: u16) -> bool {

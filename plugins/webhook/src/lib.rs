@@ -11,7 +11,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use herald_plugin::alert::{Alert, AlertDestination, Delivery};
-use herald_plugin::http::Request;
+use herald_plugin::http::{Request, host_of};
 use herald_plugin::{ConfigError, Plugin, PluginError, PluginInfo, log};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -162,13 +162,6 @@ fn sign(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
     mac.update(b".");
     mac.update(body);
     BASE64.encode(mac.finalize().into_bytes())
-}
-
-/// The URL's host, for messages: never the path or query, which may hold tokens.
-fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority).to_owned()
 }
 
 fn is_token_byte(b: u8) -> bool {

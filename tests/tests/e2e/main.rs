@@ -14,6 +14,7 @@ mod examples;
 mod export;
 mod harness;
 mod ingest;
+mod pagerduty;
 mod plugin_faults;
 mod plugin_network;
 mod plugin_registry;

@@ -43,7 +43,7 @@ async fn broken_files_are_listed_with_their_error_and_others_load() {
     let names: Vec<&str> = listing.objects.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["noop", "retention", "s3-export", "slack", "webhook"],
+        ["noop", "pagerduty", "retention", "s3-export", "slack", "webhook"],
         "the good plugin and the bundled ones are loaded"
     );
     assert_eq!(listing.failed.len(), 4, "{:#?}", listing.failed);
@@ -205,8 +205,8 @@ async fn compiled_components_come_from_the_cache_after_a_restart() {
     assert_eq!(compiled_from(&first, "webhook"), CompileSource::Compiled);
     let entries = std::fs::read_dir(cache.path()).unwrap().count();
     assert_eq!(
-        entries, 5,
-        "one cache entry per component (noop, webhook, slack, retention, s3-export)"
+        entries, 6,
+        "one cache entry per component (noop, webhook, slack, pagerduty, retention, s3-export)"
     );
     drop(first);
 
