@@ -4,6 +4,7 @@
 //! The binary's `main` is one call to [`main`], so the test suite can build
 //! the very same entry point.
 
+use crate::automations::slack_workspaces::SlackWorkspaces;
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::plugins::{PluginRuntime, RuntimeConfig};
 use clap::{Args, Parser, Subcommand};
@@ -129,6 +130,9 @@ struct CommonArgs {
         hide_env_values = true
     )]
     secret_key_previous: Option<Vec<String>>,
+    /// Slack workspaces' bot tokens, `T…=xoxb-…` comma-separated.
+    #[arg(long, env = "HERALD_SLACK_WORKSPACES", hide_env_values = true)]
+    slack_workspaces: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "HERALD_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -151,6 +155,12 @@ impl CommonArgs {
             api_keys: self.api_keys.clone(),
             secret_key: self.secret_key.clone(),
             secret_key_previous: self.secret_key_previous.clone(),
+            slack_workspaces: self
+                .slack_workspaces
+                .as_deref()
+                .map(SlackWorkspaces::parse_list)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
         };
         Settings::resolve(file, overrides)
     }

@@ -18,6 +18,9 @@
 //! allowed_hosts = ["*"]
 //! memory_limit_mb = 64
 //!
+//! [slack.workspaces]          # bot tokens for configs naming a workspace_id
+//! T0123ABCD = "xoxb-…"
+//!
 //! [automations]
 //! retry_schedule_ms = [0, 5000, 30000, 120000, 600000, 1800000, 3600000]
 //! pause_after_failures = 5
@@ -28,6 +31,7 @@
 //! default), reported with the file, line and key.
 
 use crate::automations::AutomationSettings;
+use crate::automations::slack_workspaces::SlackWorkspaces;
 use crate::plugins::{PluginPolicy, RuntimeConfig};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -76,6 +80,20 @@ pub struct FileConfig {
     /// engine.
     #[serde(default)]
     pub automations: AutomationSettings,
+    /// Slack settings.
+    #[serde(default)]
+    pub slack: SlackSettings,
+}
+
+/// `[slack]`: what Herald needs to post to Slack as Braintrust configs
+/// name it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSettings {
+    /// Workspace id → bot token (`xoxb-…`), for configs with a
+    /// `workspace_id` instead of a token.
+    #[serde(default)]
+    pub workspaces: SlackWorkspaces,
 }
 
 impl FileConfig {
@@ -112,6 +130,9 @@ pub struct Overrides {
     pub secret_key: Option<String>,
     /// `HERALD_SECRET_KEY_PREVIOUS` (comma-separated).
     pub secret_key_previous: Option<Vec<String>>,
+    /// `HERALD_SLACK_WORKSPACES` (`T…=xoxb-…`, comma-separated); added to
+    /// the file's, winning on the same id.
+    pub slack_workspaces: Option<SlackWorkspaces>,
 }
 
 /// The effective settings.
@@ -179,7 +200,13 @@ impl Settings {
                 .or(file.secret_key_previous)
                 .unwrap_or_default(),
             plugins: file.plugins,
-            automations: file.automations,
+            automations: AutomationSettings {
+                slack_workspaces: file
+                    .slack
+                    .workspaces
+                    .merged(overrides.slack_workspaces.unwrap_or_default()),
+                ..file.automations
+            },
         };
         settings.check()?;
         Ok(settings)

@@ -21,7 +21,6 @@ use super::projects::check_name;
 use super::{AppState, ObjectList};
 use crate::automations::config::AutomationStatus;
 use crate::automations::config::{ExportConfig, ExportDefinition};
-use crate::automations::secret_refs::resolve_action;
 use crate::automations::validate::{redact, restore_secrets, validate_action};
 use crate::automations::{AutomationConfig, ConfigError};
 use crate::export::query::ConfinedQuery;
@@ -135,16 +134,11 @@ pub async fn prepare_config(
     if let Some(action) = config.action() {
         // The plugin checks the config it will be delivered with: env var
         // references resolved.
-        let resolved = resolve_action(
-            &state.store,
-            plugins,
-            state.automations.organization_id(),
-            project_id,
-            action,
-            "config.action",
-        )
-        .await
-        .map_err(config_error)?;
+        let resolved = state
+            .automations
+            .resolve_action(project_id, action, "config.action")
+            .await
+            .map_err(config_error)?;
         validate_action(plugins, &resolved, "config.action")
             .await
             .map_err(config_error)?;

@@ -24,7 +24,6 @@ use uuid::Uuid;
 
 use super::config::{Action, AutomationConfig, ConfigError};
 use super::metrics::DeliveryOutcome;
-use super::secret_refs::resolve_action;
 use super::{Inner, MAX_IN_FLIGHT, RESCAN_INTERVAL};
 use crate::plugins::{AlertRequest, CallReport, Delivery};
 use crate::store::{AttemptOutcome, DbTime, QueuedDelivery, RunStatus, RunTrigger, StoreError};
@@ -111,14 +110,23 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
         ),
     };
     let took = started.elapsed();
+    // 410 Gone says the destination is gone for good (Standard Webhooks,
+    // Svix): the automation pauses at once instead of after a streak.
+    let gone = matches!(
+        outcome,
+        AttemptOutcome::Failed {
+            status_code: Some(410),
+            ..
+        }
+    );
+    let pause_after = if gone {
+        1
+    } else {
+        inner.settings.pause_after_failures
+    };
     let recorded = match inner
         .store
-        .record_attempt(
-            &delivery,
-            &inner.owner,
-            &outcome,
-            inner.settings.pause_after_failures,
-        )
+        .record_attempt(&delivery, &inner.owner, &outcome, pause_after)
         .await
     {
         Ok(Some(recorded)) => recorded,
@@ -269,6 +277,13 @@ async fn send(
                     error: format!("gave up after {attempt} attempts: {error}"),
                     status_code,
                 }
+            } else if status_code == Some(410) {
+                AttemptOutcome::Failed {
+                    error: format!(
+                        "the destination is gone (410 Gone), so the automation is paused until it is resumed: {error}"
+                    ),
+                    status_code,
+                }
             } else {
                 AttemptOutcome::Failed {
                     error: error.to_string(),
@@ -289,15 +304,9 @@ pub(super) async fn deliver_through(
     action: &Action,
     request: &AlertRequest,
 ) -> Result<CallReport<Delivery>, ConfigError> {
-    let action = resolve_action(
-        &inner.store,
-        &inner.plugins,
-        &inner.payloads.organization_id,
-        project_id,
-        action,
-        "config.action",
-    )
-    .await?;
+    let action = inner
+        .resolve_action(project_id, action, "config.action")
+        .await?;
     Ok(inner
         .plugins
         .deliver(&action.plugin, &Value::Object(action.config), request)

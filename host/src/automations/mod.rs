@@ -45,6 +45,7 @@ pub mod payload;
 pub mod retention;
 pub mod scheduler;
 pub mod secret_refs;
+pub mod slack_workspaces;
 pub mod test_alert;
 pub mod trigger;
 pub mod validate;
@@ -102,6 +103,11 @@ pub struct AutomationSettings {
     /// hosts. Empty by default: an API key holder cannot send the daemon's
     /// credentials to a server of their choosing.
     pub ambient_credential_endpoints: Vec<String>,
+    /// Slack workspaces and their bot tokens, for configs that name a
+    /// `workspace_id` (from `[slack.workspaces]` and
+    /// `HERALD_SLACK_WORKSPACES`, not from `[automations]`).
+    #[serde(skip)]
+    pub slack_workspaces: slack_workspaces::SlackWorkspaces,
 }
 
 impl Default for AutomationSettings {
@@ -113,6 +119,7 @@ impl Default for AutomationSettings {
             lease_seconds: 120,
             environment_backstop_seconds: 60,
             ambient_credential_endpoints: Vec::new(),
+            slack_workspaces: Default::default(),
         }
     }
 }
@@ -134,6 +141,7 @@ impl AutomationSettings {
         }
         HostAllowList::parse(&self.ambient_credential_endpoints)
             .map_err(|e| format!("automations.ambient_credential_endpoints: {e}"))?;
+        self.slack_workspaces.validate()?;
         Ok(())
     }
 

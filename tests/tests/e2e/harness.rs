@@ -379,7 +379,10 @@ impl Daemon {
                 kept.push_back(line);
             }
         });
-        let address = match rx.recv_timeout(Duration::from_secs(60)) {
+        // Start-up compiles every component not yet in the compile cache
+        // before the daemon listens: the Python and JavaScript examples take
+        // tens of seconds each with Cranelift on a loaded 2-core machine.
+        let address = match rx.recv_timeout(Duration::from_secs(180)) {
             Ok(address) => address,
             Err(_) => {
                 let _ = child.kill();

@@ -43,7 +43,14 @@ async fn broken_files_are_listed_with_their_error_and_others_load() {
     let names: Vec<&str> = listing.objects.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["noop", "pagerduty", "retention", "s3-export", "slack", "webhook"],
+        [
+            "noop",
+            "pagerduty",
+            "retention",
+            "s3-export",
+            "slack",
+            "webhook"
+        ],
         "the good plugin and the bundled ones are loaded"
     );
     assert_eq!(listing.failed.len(), 4, "{:#?}", listing.failed);

@@ -281,3 +281,33 @@ async fn a_failing_destination_pauses_the_automation_until_resumed() {
     );
     assert_eq!(receiver.requests().len(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_410_gone_pauses_the_automation_at_once() {
+    let receiver = Receiver::start().await;
+    receiver.respond_with(410, &[]);
+    let h = Herald::start(SETTINGS).await;
+    let project = h.project("gone").await;
+    let alert = h
+        .create(
+            &project,
+            "gone",
+            log_alert("", 1, webhook(&receiver, "/gone")),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    h.insert(&project, json!([{"input": "x"}])).await;
+    let status = h
+        .wait_for_status(id, "the automation to pause", |s| s["state"] == "paused")
+        .await;
+    let reason = status["paused_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("410 Gone"), "{status}");
+    assert_eq!(receiver.requests().len(), 1, "no retry, no second attempt");
+    let runs = h.runs(id).await;
+    assert_eq!(runs[0]["status"], "failed", "{runs:?}");
+    assert_eq!(runs[0]["details"]["status_code"], 410);
+    assert_eq!(
+        h.get(&format!("/v1/project_automation/{id}")).await["config"]["status"],
+        "paused"
+    );
+}

@@ -155,3 +155,89 @@ async fn slack_gets_block_kit_by_webhook_and_by_bot_token() {
         "no secret in logs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn braintrusts_workspace_shape_posts_with_the_registered_workspace_token() {
+    let api = Receiver::start().await;
+    api.respond_with_body(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"ok":true,"channel":"C123","ts":"1700000000.000100"}"#,
+    );
+    let settings = format!(
+        "{SETTINGS}\n[plugins.slack]\nallowed_hosts = [\"127.0.0.1\"]\n\n[slack.workspaces]\nT0FILE = \"xoxb-from-the-file\"\n"
+    );
+    let data = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let h = Herald::start_with_env(
+        &settings,
+        None,
+        data,
+        &[("HERALD_SLACK_WORKSPACES", "T0HERALD=xoxb-registered-token")],
+    )
+    .await;
+    let project = h.project("workspaces").await;
+    let login = h.post("/api/apikey/login", json!({})).await;
+    let org = login["org_info"][0]["id"].as_str().unwrap().to_owned();
+    h.post(
+        "/v1/env_var",
+        json!({"object_type": "organization", "object_id": org,
+               "name": "SLACK_WORKSPACE_T0VAR", "value": "xoxb-from-an-env-var"}),
+    )
+    .await;
+    let slack = |workspace: &str| {
+        json!({"type": "slack", "workspace_id": workspace, "channel": "C123",
+               "api_base_url": format!("{}/api", api.url)})
+    };
+    for (workspace, token) in [
+        ("T0HERALD", "xoxb-registered-token"),
+        ("T0FILE", "xoxb-from-the-file"),
+        ("T0VAR", "xoxb-from-an-env-var"),
+    ] {
+        let alert = h
+            .create(&project, workspace, log_alert("", 600, slack(workspace)))
+            .await;
+        assert_eq!(alert["config"]["action"]["workspace_id"], workspace);
+        assert!(
+            alert["config"]["action"].get("bot_token").is_none(),
+            "{alert}"
+        );
+        let test = format!(
+            "/v1/project_automation/{}/test",
+            alert["id"].as_str().unwrap()
+        );
+        let answer = h.post(&test, json!({"send_on_zero_matches": true})).await;
+        assert_eq!(answer["sent"], true, "{workspace}: {answer}");
+        let sent = api.requests();
+        let last = sent.last().unwrap();
+        assert_eq!(last.path, "/api/chat.postMessage");
+        assert_eq!(
+            last.header("authorization"),
+            Some(format!("Bearer {token}").as_str()),
+            "{workspace}"
+        );
+        assert_eq!(last.json()["channel"], "C123");
+    }
+
+    for (action, expected) in [
+        (slack("T0NOWHERE"), "is not registered"),
+        (
+            json!({"type": "slack", "workspace_id": "T0HERALD", "channel": "C1",
+                   "bot_token": "xoxb-mine"}),
+            "not both",
+        ),
+    ] {
+        let body =
+            json!({"project_id": project, "name": "bad", "config": log_alert("", 60, action)});
+        let (status, answer) = h
+            .call(Method::POST, "/v1/project_automation", Some(body))
+            .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            answer["error"]["path"], "config.action.workspace_id",
+            "{answer}"
+        );
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    assert!(!h.daemon.logs().contains("xoxb-registered-token"));
+}
