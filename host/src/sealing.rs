@@ -220,6 +220,13 @@ impl Sealer {
         Ok(opened.to_vec())
     }
 
+    /// `sealed` sealed again under the current key, or `None` when it is
+    /// under it already; either way it is checked to open (a rotation).
+    pub fn reseal(&self, sealed: &str, context: &str) -> Result<Option<String>, SealError> {
+        let opened = self.open(sealed, context)?;
+        Ok((!self.is_current(sealed)).then(|| self.seal(&opened, context)))
+    }
+
     /// Whether `sealed` is under the current key (else a rotation re-seals it).
     pub fn is_current(&self, sealed: &str) -> bool {
         parts(sealed).is_ok_and(|(key_id, _)| key_id == self.current.id)

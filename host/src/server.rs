@@ -104,6 +104,11 @@ pub async fn run_on(
         );
     }
     let (auth, generated) = ApiKeys::load_or_generate(&settings.data_dir, &settings.api_keys)?;
+    let salt = store
+        .identity_salt()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the deployment's identity salt: {e}"))?;
+    let auth = auth.with_identity_salt(&salt);
     if let Some(key) = generated {
         // Printed once, on the first start; it is stored in the data dir.
         println!(

@@ -27,7 +27,16 @@ pub const KEY_FILE: &str = "api-key";
 #[derive(Clone)]
 pub struct ApiKeys {
     digests: Arc<Vec<[u8; 32]>>,
+    /// The deployment's identity salt ([`ApiKeys::with_identity_salt`]).
+    identity: Option<Arc<ring::hmac::Key>>,
 }
+
+/// Who made a request: a stable id of its API key, an HMAC of the key
+/// under the deployment's identity salt (never the key, and not guessable
+/// without the salt, which is sealed in the database). Set on every
+/// authenticated request; it is an automation's `user_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyIdentity(pub uuid::Uuid);
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,7 +59,28 @@ impl ApiKeys {
             .collect();
         Self {
             digests: Arc::new(digests),
+            identity: None,
         }
+    }
+
+    /// These keys, identified under the deployment's `salt`
+    /// (`Store::identity_salt`).
+    pub fn with_identity_salt(mut self, salt: &[u8; 32]) -> Self {
+        self.identity = Some(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            salt,
+        )));
+        self
+    }
+
+    /// The identity of `key`, when the keys have an identity salt.
+    pub fn identity(&self, key: &str) -> Option<KeyIdentity> {
+        let tag = ring::hmac::sign(self.identity.as_deref()?, key.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&tag.as_ref()[..16]);
+        Some(KeyIdentity(
+            uuid::Builder::from_random_bytes(bytes).into_uuid(),
+        ))
     }
 
     /// Splits a comma-separated list (the `HERALD_API_KEYS` format).
@@ -122,7 +152,7 @@ fn generate_key() -> String {
 /// Middleware: refuses requests without an accepted bearer key.
 pub async fn require_key(
     State(keys): State<ApiKeys>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let header = request
@@ -135,7 +165,13 @@ pub async fn require_key(
         ));
     };
     match bearer_token(value) {
-        Some(key) if keys.accepts(key) => Ok(next.run(request).await),
+        Some(key) if keys.accepts(key) => {
+            let identity = keys.identity(key);
+            if let Some(identity) = identity {
+                request.extensions_mut().insert(identity);
+            }
+            Ok(next.run(request).await)
+        }
         Some(_) => Err(ApiError::Unauthorized("invalid API key".into())),
         None => Err(ApiError::Unauthorized(
             "the Authorization header must be `Bearer <key>`".into(),
@@ -170,6 +206,23 @@ mod tests {
         for value in ["Basic k", "Bearer", "Bearer ", "Bearerk", "k"] {
             assert_eq!(bearer_token(value), None, "{value:?}");
         }
+    }
+
+    #[test]
+    fn identities_are_stable_per_key_and_salt_and_reveal_nothing() {
+        let keys = ApiKeys::new(["key-one-0123456789", "key-two-0123456789"]);
+        assert_eq!(
+            keys.identity("key-one-0123456789"),
+            None,
+            "no salt, no identity"
+        );
+        let salted = keys.clone().with_identity_salt(&[7; 32]);
+        let one = salted.identity("key-one-0123456789").unwrap();
+        assert_eq!(salted.identity("key-one-0123456789"), Some(one));
+        assert_ne!(salted.identity("key-two-0123456789"), Some(one));
+        let other_salt = keys.with_identity_salt(&[8; 32]);
+        assert_ne!(other_salt.identity("key-one-0123456789"), Some(one));
+        assert!(!one.0.to_string().contains("key-one"));
     }
 
     #[test]

@@ -220,6 +220,7 @@ pub async fn test_unsaved(
         event_type: config.event_type().to_string(),
         config: sqlx::types::Json(config.to_json()),
         paused: false,
+        user_id: None,
     };
     let outcome = state
         .automations

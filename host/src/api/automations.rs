@@ -8,13 +8,14 @@
 //! engine is told of each change before the response, so spans ingested
 //! right after a create are already watched.
 
-use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::auth::KeyIdentity;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, parse_id, parse_limit, push_ids};
 use super::projects::check_name;
@@ -40,6 +41,9 @@ pub struct ProjectAutomation {
     /// When it was created.
     #[schema(value_type = String, format = DateTime)]
     pub created: DbTime,
+    /// Who created it: the identity of the API key it was created with (a
+    /// stable id, never the key).
+    pub user_id: Option<Uuid>,
     /// The config, tagged by `event_type`, with its `status` (`active`,
     /// or `paused` however it was paused); secret fields read `[redacted]`.
     #[schema(value_type = Object)]
@@ -162,6 +166,7 @@ pub fn present(state: &AppState, stored: StoredAutomation) -> ProjectAutomation 
         name: stored.name,
         description: stored.description,
         created: stored.created,
+        user_id: stored.user_id.map(|id| id.0),
         config,
     }
 }
@@ -174,6 +179,7 @@ async fn write_of(
     state: &AppState,
     body: CreateAutomation,
     stored: Option<&StoredAutomation>,
+    creator: Option<Extension<KeyIdentity>>,
 ) -> Result<(AutomationWrite, AutomationConfig), ApiError> {
     check_name(&body.name, "name")?;
     let previous = stored.and_then(parse_stored);
@@ -186,6 +192,7 @@ async fn write_of(
         event_type: config.event_type().to_string(),
         config: config.to_json(),
         paused: status.map(|s| s == AutomationStatus::Paused),
+        user_id: creator.map(|Extension(KeyIdentity(id))| id),
     };
     Ok((write, config))
 }
@@ -197,10 +204,11 @@ async fn write_of(
               (status = 404, body = ErrorBody)))]
 pub async fn create_automation(
     State(state): State<AppState>,
+    creator: Option<Extension<KeyIdentity>>,
     JsonBody(body): JsonBody<CreateAutomation>,
 ) -> Result<Json<ProjectAutomation>, ApiError> {
     state.store.project(body.project_id).await?;
-    let (write, config) = write_of(&state, body, None).await?;
+    let (write, config) = write_of(&state, body, None, creator).await?;
     let stored = state.automations.create(&write, &config).await?;
     Ok(Json(present(&state, stored)))
 }
@@ -212,6 +220,7 @@ pub async fn create_automation(
               (status = 404, body = ErrorBody)))]
 pub async fn replace_automation(
     State(state): State<AppState>,
+    creator: Option<Extension<KeyIdentity>>,
     JsonBody(body): JsonBody<CreateAutomation>,
 ) -> Result<Json<ProjectAutomation>, ApiError> {
     state.store.project(body.project_id).await?;
@@ -225,7 +234,7 @@ pub async fn replace_automation(
         })
         .await?
         .pop();
-    let (write, config) = write_of(&state, body, existing.as_ref()).await?;
+    let (write, config) = write_of(&state, body, existing.as_ref(), creator).await?;
     let stored = state.automations.replace(&write, &config).await?;
     Ok(Json(present(&state, stored)))
 }

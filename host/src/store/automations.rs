@@ -41,6 +41,8 @@ pub struct StoredAutomation {
     /// Whether it is paused: by its config (`status: paused`), by failures
     /// in a row, or until `…/resume`. One state for all three.
     pub paused: bool,
+    /// The identity of the API key that created it, if known.
+    pub user_id: Option<DbId>,
 }
 
 /// What a create or replace writes.
@@ -60,6 +62,9 @@ pub struct AutomationWrite {
     /// failure streak, as `…/resume` does), `None` keeps the pause state as
     /// it is (a new automation starts active).
     pub paused: Option<bool>,
+    /// Who creates it (the API key's identity); a replace keeps the
+    /// creator.
+    pub user_id: Option<Uuid>,
 }
 
 /// Why an automation whose config says `status: paused` is paused.
@@ -97,7 +102,7 @@ pub struct AutomationListParams {
 
 /// An automation's columns, with its pause state, from [`FROM_AUTOMATIONS`].
 const COLUMNS: &str = "a.id, a.project_id, a.name, a.description, a.created, a.event_type, \
-     a.config, COALESCE(s.paused, FALSE) AS paused";
+     a.config, COALESCE(s.paused, FALSE) AS paused, a.user_id";
 const FROM_AUTOMATIONS: &str =
     "automations a LEFT JOIN automation_state s ON s.automation_id = a.id";
 
@@ -133,7 +138,7 @@ impl Store {
         let id = Uuid::new_v4();
         let now = DbTime::now();
         let insert = "INSERT INTO automations (id, project_id, name, description, created, \
-                      event_type, config) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                      event_type, config, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                       ON CONFLICT (project_id, name) DO NOTHING";
         let inserted = dispatch!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
@@ -145,6 +150,7 @@ impl Store {
                 .bind(now)
                 .bind(&write.event_type)
                 .bind(Json(self.seal_config(id, &write.config)))
+                .bind(write.user_id.map(DbId))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| project_missing(e, write.project_id))?
@@ -422,7 +428,9 @@ impl Store {
     /// naming the key, when something is sealed under a key it lacks.
     /// Returns how many values were re-sealed.
     pub async fn reseal_secrets(&self) -> Result<u64, StoreError> {
-        Ok(self.reseal_configs().await? + self.reseal_env_vars().await?)
+        Ok(self.reseal_configs().await?
+            + self.reseal_env_vars().await?
+            + self.reseal_deployment_secrets().await?)
     }
 
     /// Seals every automation config that is not sealed under the current

@@ -383,11 +383,9 @@ impl Store {
         });
         let mut resealed = 0;
         for (DbId(id), sealed) in rows {
-            let opened = self.sealer.open(&sealed, &value_context(id))?;
-            if self.sealer.is_current(&sealed) {
+            let Some(again) = self.sealer.reseal(&sealed, &value_context(id))? else {
                 continue;
-            }
-            let again = self.sealer.seal(&opened, &value_context(id));
+            };
             dispatch!(self, |pool, DB| {
                 sqlx::query::<DB>("UPDATE env_vars SET value = $1 WHERE id = $2")
                     .bind(again)

@@ -40,6 +40,7 @@ pub mod automation_state;
 pub mod automations;
 pub use crate::columns;
 pub mod confined_query;
+mod deployment_secrets;
 pub mod env_vars;
 pub mod environments;
 pub mod events;

@@ -63,6 +63,13 @@ async fn config_secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
         .create(&project, "sealed", log_alert("", 60, action))
         .await;
     let id = alert["id"].as_str().unwrap().to_owned();
+    let creator = alert["user_id"].clone();
+    assert!(
+        creator
+            .as_str()
+            .is_some_and(|u| u.parse::<uuid::Uuid>().is_ok()),
+        "the key's identity: {alert}"
+    );
     h.create(
         &project,
         "export",
@@ -109,10 +116,21 @@ async fn config_secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
     wait_until(
         Duration::from_secs(20),
         "the re-seal to be logged",
-        || async { h.daemon.logs().contains("resealed=2") },
+        // Two configs and the deployment's identity salt.
+        || async { h.daemon.logs().contains("resealed=3") },
     )
     .await;
     secrets_still_work(&h, &receiver, &id, 2).await;
+    // The same key has the same identity after a restart and a rotation
+    // (its salt is re-sealed, not replaced).
+    let later = h
+        .create(
+            &project,
+            "after the rotation",
+            log_alert("", 60, webhook(&receiver, "/x")),
+        )
+        .await;
+    assert_eq!(later["user_id"], creator, "{later}");
     drop(h);
 
     // The new key alone opens everything.

@@ -39,6 +39,7 @@ async fn setup(backend: Backend) -> (TestDb, Store, Uuid) {
         config: json!({"event_type": "logs", "btql_filter": "", "interval_seconds": 60,
                        "action": {"type": "webhook", "url": "https://example.com"}}),
         paused: None,
+        user_id: None,
     };
     let (automation, created) = store
         .create_automation(&write, 0, Some(DbTime::now()))

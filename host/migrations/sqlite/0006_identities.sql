@@ -1,0 +1,10 @@
+-- Who created an automation: a stable id of the API key it was created with
+-- (an HMAC of the key under a per-deployment salt, never the key).
+ALTER TABLE automations ADD COLUMN user_id TEXT;
+
+-- Secrets of the deployment itself, sealed like every other secret (the
+-- identity salt). (SQLite flavour; mirrors ../postgres/0006_identities.sql.)
+CREATE TABLE deployment_secrets (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
