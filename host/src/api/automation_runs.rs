@@ -239,6 +239,27 @@ fn test_answer(outcome: Result<TestOutcome, TestError>) -> Result<Response, ApiE
     }
 }
 
+/// Re-send a run's failed notification now, with the same event id (one
+/// more attempt, recorded on the run); 409 when it did not fail.
+#[utoipa::path(post, path = "/v1/project_automation/{automation_id}/runs/{run_id}/retry",
+    tag = "automations",
+    params(("automation_id" = String, Path, description = "Automation id"),
+           ("run_id" = String, Path, description = "Run id")),
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn retry_run(
+    State(state): State<AppState>,
+    Path((raw, run)): Path<(String, String)>,
+) -> Result<Json<Run>, ApiError> {
+    let run_id = parse_id(&run, "run_id")?;
+    Ok(Json(
+        state
+            .automations
+            .retry_run(automation_id(&raw)?, run_id)
+            .await?,
+    ))
+}
+
 /// Un-pause an automation; its queued deliveries go out again.
 #[utoipa::path(post, path = "/v1/project_automation/{automation_id}/resume", tag = "automations",
     params(("automation_id" = String, Path, description = "Automation id")),

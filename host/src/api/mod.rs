@@ -14,7 +14,7 @@
 //! | `GET /v1/environment_event` | the history of environment assignments |
 //! | `GET /v1/plugins` | loaded plugins and files that failed to load |
 //! | `POST/PUT/GET /v1/project_automation`, `GET/PATCH/DELETE …/{id}` | automations ([`automations`]) |
-//! | `GET …/{id}/runs`, `GET …/{id}/status`, `POST …/{id}/run`, `…/test`, `…/resume`, `…/reset_state`, `…/reset`, `POST /v1/project_automation/test` | operating them ([`automation_runs`]) |
+//! | `GET …/{id}/runs`, `POST …/{id}/runs/{run_id}/retry`, `GET …/{id}/status`, `POST …/{id}/run`, `…/test`, `…/resume`, `…/reset_state`, `…/reset`, `POST /v1/project_automation/test` | operating them ([`automation_runs`]) |
 //! | `POST/PUT/GET /v1/env_var`, `GET/PATCH/DELETE /v1/env_var/{id}` | the secrets store ([`env_vars`]): values write-only, sealed |
 //! | `GET /metrics` | Prometheus metrics |
 //!
@@ -224,6 +224,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(automation_runs::test_saved))
         .routes(routes!(automation_runs::test_unsaved))
         .routes(routes!(automation_runs::resume))
+        .routes(routes!(automation_runs::retry_run))
         .routes(routes!(automation_runs::reset_state))
         .routes(routes!(automation_runs::reset))
         .routes(routes!(automation_runs::metrics))

@@ -152,7 +152,17 @@ impl Engine {
         })
     }
 
-    /// Un-pauses automation `id`; its queued deliveries go out again.
+    /// Re-sends run `run_id`'s failed notification (of automation `id`)
+    /// now, with the same event id: one more attempt, recorded on the same
+    /// run. It goes out when the automation is not paused.
+    pub async fn retry_run(&self, id: Uuid, run_id: Uuid) -> Result<Run, StoreError> {
+        self.inner.store.retry_failed_delivery(id, run_id).await?;
+        self.inner.wake_delivery.notify_one();
+        self.inner.store.run(run_id).await
+    }
+
+    /// Un-pauses automation `id` and forgets its failure streak; its queued
+    /// deliveries go out again.
     pub async fn resume(&self, id: Uuid) -> Result<AutomationStatus, StoreError> {
         self.inner.store.resume_automation(id).await?;
         tracing::info!(automation_id = %id, "automation resumed");

@@ -305,4 +305,51 @@ impl Store {
             Some(AttemptRecorded { paused })
         }))
     }
+
+    /// Queues run `run_id`'s failed notification (of automation
+    /// `automation_id`) for one more attempt now, with the same event id,
+    /// and puts the run back to `running`. `Conflict` when its notification
+    /// is not failed (delivered, or still being tried).
+    pub async fn retry_failed_delivery(
+        &self,
+        automation_id: Uuid,
+        run_id: Uuid,
+    ) -> Result<(), StoreError> {
+        let run = self.run(run_id).await?;
+        if run.automation_id != automation_id {
+            return Err(StoreError::not_found("run", run_id));
+        }
+        let requeue = "UPDATE deliveries SET status = 'pending', next_attempt = $3, finished = NULL, \
+                       lease_owner = NULL, lease_expires = NULL \
+                       WHERE run_id = $1 AND automation_id = $2 AND status = 'failed'";
+        let reopen = "UPDATE automation_runs SET status = $2, finished = NULL, duration_ms = NULL \
+                      WHERE id = $1";
+        let requeued = dispatch!(self, |pool, DB| {
+            let mut tx = pool.begin().await?;
+            let requeued = sqlx::query::<DB>(requeue)
+                .bind(DbId(run_id))
+                .bind(DbId(automation_id))
+                .bind(DbTime::now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if requeued > 0 {
+                sqlx::query::<DB>(reopen)
+                    .bind(DbId(run_id))
+                    .bind(RunStatus::Running.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            requeued
+        });
+        if requeued == 0 {
+            return Err(StoreError::Conflict(format!(
+                "run {run_id} has no failed notification to retry (the run is {})",
+                run.status.as_str()
+            )));
+        }
+        tracing::info!(automation_id = %automation_id, run_id = %run_id, "failed notification queued again");
+        Ok(())
+    }
 }

@@ -5,8 +5,11 @@
 //! can deduplicate), `webhook-timestamp` the attempt's Unix time in seconds,
 //! and `webhook-signature` is `v1,` followed by the base64 HMAC-SHA256 of
 //! `"{id}.{timestamp}.{body}"`, keyed with the base64-decoded part of a
-//! `whsec_…` secret. 2xx is success; 408, 429, 5xx and transport failures are
-//! retryable; anything else is final.
+//! `whsec_…` secret. During a secret rotation the config holds the new and
+//! the old secrets (`secrets`, besides or instead of `secret`) and the
+//! header carries one signature per secret, space-separated, so receivers
+//! verify with whichever they know. 2xx is success; 408, 429, 5xx and
+//! transport failures are retryable; anything else is final.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -27,6 +30,10 @@ pub struct Config {
     /// the request carries `webhook-id` and `webhook-timestamp` only.
     #[serde(default)]
     secret: Option<String>,
+    /// More active secrets, for a rotation: the request is signed with each
+    /// (and with `secret`). At most [`MAX_SECRETS`] in all.
+    #[serde(default)]
+    secrets: Vec<String>,
     /// Extra headers to send (e.g. an auth token the receiver expects).
     /// Secret as a whole: reads show `[redacted]` in place of the map.
     #[serde(default)]
@@ -34,6 +41,16 @@ pub struct Config {
     /// Request timeout in milliseconds (the operator's cap still applies).
     #[serde(default)]
     timeout_ms: Option<u32>,
+}
+
+/// The most secrets a request is signed with.
+pub const MAX_SECRETS: usize = 5;
+
+impl Config {
+    /// Every active secret: `secret`, then `secrets`.
+    fn all_secrets(&self) -> impl Iterator<Item = &String> {
+        self.secret.iter().chain(&self.secrets)
+    }
 }
 
 /// Headers the plugin sets itself; a config may not override them.
@@ -66,11 +83,13 @@ impl Plugin for Webhook {
             "properties": {
                 "url": {"type": "string", "format": "uri", "description": "http:// or https:// URL to POST to."},
                 "secret": {"type": "string", "pattern": "^whsec_", "description": "Standard Webhooks signing secret (whsec_ + base64)."},
+                "secrets": {"type": "array", "maxItems": 5, "items": {"type": "string", "pattern": "^whsec_"}, "description": "More active secrets during a rotation: one signature each."},
                 "headers": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra request headers."},
                 "timeout_ms": {"type": "integer", "minimum": 100, "maximum": 60000, "description": "Request timeout."}
             }
         }))
         .secret("/secret")
+        .secret("/secrets")
         // Custom headers usually carry a receiver's credentials.
         .secret("/headers")
     }
@@ -89,6 +108,20 @@ impl Plugin for Webhook {
             problems.push(ConfigError::new(
                 "/secret",
                 "must be `whsec_` followed by base64 (at least 16 bytes)",
+            ));
+        }
+        for (i, secret) in config.secrets.iter().enumerate() {
+            if signing_key(secret).is_none() {
+                problems.push(ConfigError::new(
+                    &format!("/secrets/{i}"),
+                    "must be `whsec_` followed by base64 (at least 16 bytes)",
+                ));
+            }
+        }
+        if config.all_secrets().count() > MAX_SECRETS {
+            problems.push(ConfigError::new(
+                "/secrets",
+                format!("at most {MAX_SECRETS} secrets in all"),
             ));
         }
         for name in config.headers.keys() {
@@ -127,12 +160,18 @@ impl AlertDestination for Webhook {
             )
             .header("webhook-id", &alert.event_id)
             .header("webhook-timestamp", &timestamp);
-        if let Some(secret) = &config.secret {
+        let mut signatures = Vec::new();
+        for secret in config.all_secrets() {
             let key = signing_key(secret).ok_or_else(|| {
-                PluginError::permanent("invalid config: /secret is not a whsec_ secret")
+                PluginError::permanent("invalid config: a secret is not a whsec_ secret")
             })?;
-            let signature = sign(&key, &alert.event_id, &timestamp, body);
-            request = request.header("webhook-signature", &format!("v1,{signature}"));
+            signatures.push(format!(
+                "v1,{}",
+                sign(&key, &alert.event_id, &timestamp, body)
+            ));
+        }
+        if !signatures.is_empty() {
+            request = request.header("webhook-signature", &signatures.join(" "));
         }
         for (name, value) in &config.headers {
             request = request.header(name, value);

@@ -234,3 +234,38 @@ async fn invalid_configs_are_rejected_with_the_path_of_each_field() {
     let found = problems(json!({"url": "https://x", "sekret": "typo"})).await;
     assert!(found[0].1.contains("unknown field `sekret`"), "{found:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn during_a_rotation_every_active_secret_signs() {
+    let (runtime, _dir) = webhook_runtime().await;
+    let receiver = Receiver::start().await;
+    let new_secret = "whsec_bmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldy1zZWNyZXQ=";
+    // The receiver knows only the old secret: it still verifies.
+    let config = json!({"url": receiver.url, "secret": new_secret, "secrets": [secret()]});
+    runtime
+        .deliver("webhook", &config, &alert("evt_rot", 1))
+        .await
+        .result
+        .expect("delivered");
+    let request = &receiver.requests()[0];
+    let header = request.header("webhook-signature").unwrap();
+    assert_eq!(header.split(' ').count(), 2, "{header}");
+    assert!(header.split(' ').all(|s| s.starts_with("v1,")), "{header}");
+    assert!(verify(
+        "evt_rot",
+        request.header("webhook-timestamp").unwrap(),
+        &request.body,
+        header
+    ));
+    let bad = json!({"url": receiver.url, "secrets": [secret(), "nope"]});
+    match runtime.validate_config("webhook", &bad).await.result {
+        Err(CallError::InvalidConfig(problems)) => assert_eq!(problems[0].path, "/secrets/1"),
+        other => panic!("expected an invalid config, got {other:?}"),
+    }
+    let too_many = json!({"url": receiver.url, "secret": secret(),
+        "secrets": [secret(), secret(), secret(), secret(), secret()]});
+    match runtime.validate_config("webhook", &too_many).await.result {
+        Err(CallError::InvalidConfig(problems)) => assert_eq!(problems[0].path, "/secrets"),
+        other => panic!("expected an invalid config, got {other:?}"),
+    }
+}

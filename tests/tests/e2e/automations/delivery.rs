@@ -311,3 +311,64 @@ async fn a_410_gone_pauses_the_automation_at_once() {
         "paused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_notification_is_sent_again_on_request_with_its_event_id() {
+    let receiver = Receiver::start().await;
+    receiver.respond_with(404, &[]);
+    let h = Herald::start(SETTINGS).await;
+    let project = h.project("retry").await;
+    let alert = h
+        .create(
+            &project,
+            "retry",
+            log_alert("", 1, webhook(&receiver, "/r")),
+        )
+        .await;
+    let id = alert["id"].as_str().unwrap();
+    h.insert(&project, json!([{"input": "x"}])).await;
+    let runs = h
+        .wait_for_runs(id, "the run to fail", |r| {
+            r.first().is_some_and(|r| r["status"] == "failed")
+        })
+        .await;
+    let run_id = runs[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(runs[0]["details"]["status_code"], 404);
+    let retry = format!("/v1/project_automation/{id}/runs/{run_id}/retry");
+
+    // The receiver is fixed; the operator re-sends.
+    receiver.respond_with(200, &[]);
+    let answer = h.post(&retry, json!({})).await;
+    assert_eq!(answer["id"], run_id.as_str());
+    assert_eq!(answer["status"], "running", "{answer}");
+    let runs = h
+        .wait_for_runs(id, "the re-sent run to succeed", |r| {
+            r.first().is_some_and(|r| r["status"] == "succeeded")
+        })
+        .await;
+    assert_eq!(runs.len(), 1, "the same run: {runs:?}");
+    assert_eq!(runs[0]["attempts"], 2, "{runs:?}");
+    assert_eq!(runs[0]["details"]["status_code"], 200);
+    let requests = wait_for_requests(&receiver, "/r", 2).await;
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id"),
+        "the same event id"
+    );
+
+    // Nothing to retry now; an unknown run is 404.
+    let (status, body) = h.call(Method::POST, &retry, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no failed notification")),
+        "{body}"
+    );
+    let unknown = format!(
+        "/v1/project_automation/{id}/runs/{}/retry",
+        uuid::Uuid::new_v4()
+    );
+    let (status, _) = h.call(Method::POST, &unknown, None).await;
+    assert_eq!(status, 404);
+}

@@ -39,16 +39,23 @@ async fn two_daemons_on_one_postgres_count_every_span_once() {
     }
     let db = TestDb::new(Backend::Postgres).await;
     let receiver = Receiver::start().await;
-    let one = Herald::start_with(
+    // Daemons sharing a database share the key its secrets are sealed
+    // under (each would otherwise generate its own in its data dir, and the
+    // second would refuse to start).
+    let key: &'static str = Box::leak(herald::sealing::generate_key_text().into_boxed_str());
+    let env = [("HERALD_SECRET_KEY", key)];
+    let one = Herald::start_with_env(
         SETTINGS,
         Some(&db.url),
         Arc::new(tempfile::tempdir().unwrap()),
+        &env,
     )
     .await;
-    let two = Herald::start_with(
+    let two = Herald::start_with_env(
         SETTINGS,
         Some(&db.url),
         Arc::new(tempfile::tempdir().unwrap()),
+        &env,
     )
     .await;
     let project = one.project("shared").await;
