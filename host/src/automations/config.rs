@@ -78,6 +78,7 @@ pub struct LogsConfig {
     #[serde(default)]
     pub btql_filter: String,
     /// How long to stay quiet after a notification, in seconds.
+    #[serde(deserialize_with = "super::whole_number::deserialize")]
     pub interval_seconds: u64,
     /// Where to send the notification.
     pub action: Action,
@@ -114,9 +115,14 @@ pub struct RetentionConfig {
     pub object_type: RetentionObject,
     /// Delete data older than this many days (0: everything created before
     /// the run).
+    #[serde(deserialize_with = "super::whole_number::deserialize")]
     pub retention_days: u64,
     /// Seconds between the starts of two runs (*Herald*; default a day).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::whole_number::option"
+    )]
     pub interval_seconds: Option<u64>,
 }
 
@@ -149,6 +155,10 @@ impl Serialize for Action {
         object.serialize(serializer)
     }
 }
+
+/// Braintrust's `formatting_prompt`: instructions for its Loop agent.
+pub const FORMATTING_PROMPT_REFUSED: &str = "needs Braintrust's Loop agent, which Herald does \
+     not have: remove it (Herald sends its own message; Slack takes message_template)";
 
 impl<'de> Deserialize<'de> for Action {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -184,6 +194,16 @@ impl AutomationConfig {
         let tag = object.get("event_type").and_then(Value::as_str);
         let mut fields = object.clone();
         fields.remove("event_type");
+        // Braintrust's SDK writes `formatting_prompt: null` when it is unset.
+        if let Some(Value::Object(action)) = fields.get_mut("action")
+            && let Some(prompt) = action.remove("formatting_prompt")
+            && !prompt.is_null()
+        {
+            return Err(ConfigError::new(
+                format!("{at}.action.formatting_prompt"),
+                FORMATTING_PROMPT_REFUSED,
+            ));
+        }
         let status = match fields.remove("status") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s == "active" => Some(AutomationStatus::Active),

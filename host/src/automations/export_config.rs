@@ -117,9 +117,14 @@ pub struct ExportConfig {
     /// Output format.
     pub format: ExportFormat,
     /// Seconds between the starts of two runs while there is no backlog.
+    #[serde(deserialize_with = "super::whole_number::deserialize")]
     pub interval_seconds: u64,
     /// Rows per object (default 1,000, at most 100,000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::whole_number::option"
+    )]
     pub batch_size: Option<u64>,
     /// How to authenticate; the AWS default chain when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

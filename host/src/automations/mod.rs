@@ -49,6 +49,7 @@ pub mod slack_workspaces;
 pub mod test_alert;
 pub mod trigger;
 pub mod validate;
+mod whole_number;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -42,7 +42,7 @@ async fn serve_lists_the_bundled_plugins() {
     assert_eq!(webhook["origin"]["kind"], "bundled");
     assert_eq!(
         webhook["secret_fields"],
-        serde_json::json!(["/secret", "/headers"])
+        serde_json::json!(["/secret", "/secrets", "/headers"])
     );
     assert_eq!(
         webhook["config_schema"]["required"],
