@@ -444,6 +444,7 @@ async fn every_braintrust_config_shape_is_accepted_as_its_sdk_writes_it() {
     }
     configs.push(json!({"event_type": "btql_export", "status": "active",
         "export_definition": {"type": "log_traces"}, "export_path": "s3://bucket/prefix",
+        "scope": {"type": "span"},
         "format": "parquet", "interval_seconds": 3600.0, "batch_size": 1000.0,
         "credentials": {"type": "aws_iam", "role_arn": "arn:aws:iam::123456789012:role/herald",
                         "external_id": "ext-123"}}));
@@ -478,6 +479,13 @@ async fn every_braintrust_config_shape_is_accepted_as_its_sdk_writes_it() {
                               "formatting_prompt": "Summarize for on-call"}}),
             "config.action.formatting_prompt",
             "Loop",
+        ),
+        (
+            json!({"event_type": "btql_export", "export_definition": {"type": "log_spans"},
+                   "export_path": "s3://bucket/p", "format": "jsonl", "interval_seconds": 60,
+                   "scope": {"type": "trace", "idle_seconds": 30}}),
+            "config.scope.type",
+            "not supported",
         ),
         (
             json!({"event_type": "logs", "btql_filter": "", "interval_seconds": 0.5,
