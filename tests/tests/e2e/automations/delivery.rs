@@ -199,21 +199,30 @@ async fn deliveries_queued_when_the_daemon_crashes_are_delivered_after_restart()
     }
 }
 
+/// A daemon with a log alert in project `name` whose receiver answers
+/// `status` at `path`, and one matching span ingested: the receiver, the
+/// daemon and the alert's id.
+async fn alert_to_a_receiver_answering(
+    status: u16,
+    name: &str,
+    path: &str,
+) -> (Receiver, Herald, String) {
+    let receiver = Receiver::start().await;
+    receiver.respond_with(status, &[]);
+    let h = Herald::start(SETTINGS).await;
+    let project = h.project(name).await;
+    let alert = h
+        .create(&project, name, log_alert("", 1, webhook(&receiver, path)))
+        .await;
+    let id = alert["id"].as_str().unwrap().to_owned();
+    h.insert(&project, json!([{"input": "x"}])).await;
+    (receiver, h, id)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_destination_pauses_the_automation_until_resumed() {
-    let receiver = Receiver::start().await;
-    receiver.respond_with(500, &[]);
-    let h = Herald::start(SETTINGS).await;
-    let project = h.project("pause").await;
-    let alert = h
-        .create(
-            &project,
-            "doomed",
-            log_alert("", 1, webhook(&receiver, "/p")),
-        )
-        .await;
-    let id = alert["id"].as_str().unwrap();
-    h.insert(&project, json!([{"input": "x"}])).await;
+    let (receiver, h, id) = alert_to_a_receiver_answering(500, "pause", "/p").await;
+    let id = id.as_str();
 
     let status = h
         .wait_for_status(id, "the automation to pause", |s| s["state"] == "paused")
@@ -284,19 +293,8 @@ async fn a_failing_destination_pauses_the_automation_until_resumed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_410_gone_pauses_the_automation_at_once() {
-    let receiver = Receiver::start().await;
-    receiver.respond_with(410, &[]);
-    let h = Herald::start(SETTINGS).await;
-    let project = h.project("gone").await;
-    let alert = h
-        .create(
-            &project,
-            "gone",
-            log_alert("", 1, webhook(&receiver, "/gone")),
-        )
-        .await;
-    let id = alert["id"].as_str().unwrap();
-    h.insert(&project, json!([{"input": "x"}])).await;
+    let (receiver, h, id) = alert_to_a_receiver_answering(410, "gone", "/gone").await;
+    let id = id.as_str();
     let status = h
         .wait_for_status(id, "the automation to pause", |s| s["state"] == "paused")
         .await;
@@ -314,19 +312,8 @@ async fn a_410_gone_pauses_the_automation_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_notification_is_sent_again_on_request_with_its_event_id() {
-    let receiver = Receiver::start().await;
-    receiver.respond_with(404, &[]);
-    let h = Herald::start(SETTINGS).await;
-    let project = h.project("retry").await;
-    let alert = h
-        .create(
-            &project,
-            "retry",
-            log_alert("", 1, webhook(&receiver, "/r")),
-        )
-        .await;
-    let id = alert["id"].as_str().unwrap();
-    h.insert(&project, json!([{"input": "x"}])).await;
+    let (receiver, h, id) = alert_to_a_receiver_answering(404, "retry", "/r").await;
+    let id = id.as_str();
     let runs = h
         .wait_for_runs(id, "the run to fail", |r| {
             r.first().is_some_and(|r| r["status"] == "failed")
