@@ -125,6 +125,13 @@ impl serde::Serialize for DbTime {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for DbTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        DbTime::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Type<Sqlite> for DbTime {
     fn type_info() -> SqliteTypeInfo {
         <String as Type<Sqlite>>::type_info()

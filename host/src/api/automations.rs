@@ -135,15 +135,26 @@ pub async fn prepare_config(
             config_error(ConfigError::new("config.export_definition.btql_query", e.0))
         })?;
     }
-    if let Some(action) = config.action() {
+    if let AutomationConfig::Windowed(windowed) = &config {
+        crate::automations::windowed::calculation::check(
+            &state.store,
+            project_id,
+            windowed,
+            "config",
+        )
+        .await
+        .map_err(config_error)?;
+    }
+    for at in config.actions() {
         // The plugin checks the config it will be delivered with: env var
         // references resolved.
+        let path = format!("config.{}", at.path);
         let resolved = state
             .automations
-            .resolve_action(project_id, action, "config.action")
+            .resolve_action(project_id, at.action, &path)
             .await
             .map_err(config_error)?;
-        validate_action(plugins, &resolved, "config.action")
+        validate_action(plugins, &resolved, &path)
             .await
             .map_err(config_error)?;
     }

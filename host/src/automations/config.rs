@@ -18,10 +18,12 @@ pub use super::export_config::{
     ExportPath, MAX_EXPORT_BATCH_SIZE,
 };
 
-/// The longest notify interval Braintrust allows: 30 days.
-pub const MAX_INTERVAL_SECONDS: u64 = 2_592_000;
+pub use super::action::{Action, ActionAt, FORMATTING_PROMPT_REFUSED};
+pub use super::limits::MAX_INTERVAL_SECONDS;
+pub(super) use super::limits::check_interval;
 
 pub use super::config_error::ConfigError;
+pub use super::windowed_config::WindowedConfig;
 
 /// Braintrust's `status` of every config: whether the automation runs.
 ///
@@ -68,6 +70,8 @@ pub enum AutomationConfig {
     BtqlExport(ExportConfig),
     /// Delete old data through the `retention` plugin.
     Retention(RetentionConfig),
+    /// Hold a calculation over a sliding window against a threshold.
+    Windowed(WindowedConfig),
 }
 
 /// A log alert.
@@ -137,44 +141,6 @@ impl RetentionConfig {
     }
 }
 
-/// An alert's destination: the plugin named by `type`, and its config (the
-/// rest of the object).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Action {
-    /// The plugin name.
-    pub plugin: String,
-    /// The plugin's config.
-    pub config: Map<String, Value>,
-}
-
-impl Serialize for Action {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut object = Map::with_capacity(self.config.len() + 1);
-        object.insert("type".into(), Value::String(self.plugin.clone()));
-        object.extend(self.config.clone());
-        object.serialize(serializer)
-    }
-}
-
-/// Braintrust's `formatting_prompt`: instructions for its Loop agent.
-pub const FORMATTING_PROMPT_REFUSED: &str = "needs Braintrust's Loop agent, which Herald does \
-     not have: remove it (Herald sends its own message; Slack takes message_template)";
-
-impl<'de> Deserialize<'de> for Action {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut object = Map::deserialize(deserializer)?;
-        match object.remove("type") {
-            Some(Value::String(plugin)) if !plugin.is_empty() => Ok(Action {
-                plugin,
-                config: object,
-            }),
-            _ => Err(serde::de::Error::custom(
-                "`type` must name an alert destination plugin, e.g. \"webhook\" or \"slack\"",
-            )),
-        }
-    }
-}
-
 impl AutomationConfig {
     /// Parses `value` (found at request path `at`, e.g. `config`) and runs
     /// the checks that need no plugin. A `status` is checked and left out;
@@ -195,14 +161,28 @@ impl AutomationConfig {
         let mut fields = object.clone();
         fields.remove("event_type");
         // Braintrust's SDK writes `formatting_prompt: null` when it is unset.
-        if let Some(Value::Object(action)) = fields.get_mut("action")
-            && let Some(prompt) = action.remove("formatting_prompt")
-            && !prompt.is_null()
-        {
-            return Err(ConfigError::new(
-                format!("{at}.action.formatting_prompt"),
-                FORMATTING_PROMPT_REFUSED,
-            ));
+        let mut actions: Vec<(String, &mut Value)> = Vec::new();
+        for (key, value) in fields.iter_mut() {
+            match (key.as_str(), value) {
+                ("action", action) => actions.push(("action".into(), action)),
+                ("actions", Value::Array(list)) => {
+                    for (i, action) in list.iter_mut().enumerate() {
+                        actions.push((format!("actions[{i}]"), action));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (path, action) in actions {
+            if let Value::Object(action) = action
+                && let Some(prompt) = action.remove("formatting_prompt")
+                && !prompt.is_null()
+            {
+                return Err(ConfigError::new(
+                    format!("{at}.{path}.formatting_prompt"),
+                    FORMATTING_PROMPT_REFUSED,
+                ));
+            }
         }
         let status = match fields.remove("status") {
             None | Some(Value::Null) => None,
@@ -221,10 +201,11 @@ impl AutomationConfig {
             Some("environment_update") => AutomationConfig::EnvironmentUpdate(typed(&fields, at)?),
             Some("btql_export") => AutomationConfig::BtqlExport(typed(&fields, at)?),
             Some("retention") => AutomationConfig::Retention(typed(&fields, at)?),
+            Some("windowed") => AutomationConfig::Windowed(typed(&fields, at)?),
             _ => {
                 return Err(ConfigError::new(
                     format!("{at}.event_type"),
-                    "must be one of logs, environment_update, btql_export, retention",
+                    "must be one of logs, environment_update, windowed, btql_export, retention",
                 ));
             }
         };
@@ -239,25 +220,58 @@ impl AutomationConfig {
             AutomationConfig::EnvironmentUpdate(_) => "environment_update",
             AutomationConfig::BtqlExport(_) => "btql_export",
             AutomationConfig::Retention(_) => "retention",
+            AutomationConfig::Windowed(_) => "windowed",
         }
     }
 
-    /// The alert destination, for the alert types.
-    pub fn action(&self) -> Option<&Action> {
+    /// The alert destinations, each with its path in the config (`action`,
+    /// `actions[1]`) and its delivery's `action_index` (`None` for the one
+    /// `action` of a log or environment alert). Empty for exports and
+    /// retention.
+    pub fn actions(&self) -> Vec<ActionAt<'_>> {
         match self {
-            AutomationConfig::Logs(c) => Some(&c.action),
-            AutomationConfig::EnvironmentUpdate(c) => Some(&c.action),
-            _ => None,
+            AutomationConfig::Logs(LogsConfig { action, .. })
+            | AutomationConfig::EnvironmentUpdate(EnvironmentConfig { action, .. }) => {
+                vec![ActionAt {
+                    path: "action".into(),
+                    index: None,
+                    action,
+                }]
+            }
+            AutomationConfig::Windowed(c) => c
+                .actions
+                .iter()
+                .enumerate()
+                .map(|(i, action)| ActionAt {
+                    path: format!("actions[{i}]"),
+                    index: Some(i as i32),
+                    action,
+                })
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
-    /// Mutable access to the alert destination.
-    pub fn action_mut(&mut self) -> Option<&mut Action> {
+    /// Mutable access to the alert destinations, with their paths.
+    pub fn actions_mut(&mut self) -> Vec<(String, &mut Action)> {
         match self {
-            AutomationConfig::Logs(c) => Some(&mut c.action),
-            AutomationConfig::EnvironmentUpdate(c) => Some(&mut c.action),
-            _ => None,
+            AutomationConfig::Logs(LogsConfig { action, .. })
+            | AutomationConfig::EnvironmentUpdate(EnvironmentConfig { action, .. }) => {
+                vec![("action".into(), action)]
+            }
+            AutomationConfig::Windowed(c) => c
+                .actions
+                .iter_mut()
+                .enumerate()
+                .map(|(i, action)| (format!("actions[{i}]"), action))
+                .collect(),
+            _ => Vec::new(),
         }
+    }
+
+    /// The destination a delivery with `action_index` goes to.
+    pub fn action_at(&self, index: Option<i32>) -> Option<ActionAt<'_>> {
+        self.actions().into_iter().find(|a| a.index == index)
     }
 
     /// The config as the API shows it: [`AutomationConfig::to_json`] with
@@ -278,6 +292,7 @@ impl AutomationConfig {
             AutomationConfig::EnvironmentUpdate(c) => serde_json::to_value(c),
             AutomationConfig::BtqlExport(c) => serde_json::to_value(c),
             AutomationConfig::Retention(c) => serde_json::to_value(c),
+            AutomationConfig::Windowed(c) => serde_json::to_value(c),
         };
         let mut object = match fields {
             Ok(Value::Object(map)) => map,
@@ -322,6 +337,7 @@ impl AutomationConfig {
                     check_interval(seconds, &format!("{at}.interval_seconds"))?;
                 }
             }
+            AutomationConfig::Windowed(c) => c.check(at)?,
         }
         Ok(())
     }
@@ -342,16 +358,6 @@ impl EnvironmentConfig {
     pub fn watches(&self, slug: &str) -> bool {
         self.environment_filter.is_empty() || self.environment_filter.iter().any(|s| s == slug)
     }
-}
-
-pub(super) fn check_interval(seconds: u64, path: &str) -> Result<(), ConfigError> {
-    if !(1..=MAX_INTERVAL_SECONDS).contains(&seconds) {
-        return Err(ConfigError::new(
-            path,
-            format!("must be between 1 and {MAX_INTERVAL_SECONDS} seconds (30 days)"),
-        ));
-    }
-    Ok(())
 }
 
 /// Deserializes a variant's fields, reporting the failing field's path.
@@ -426,7 +432,7 @@ mod tests {
         let value = json!({"event_type": "environment_update", "environment_filter": ["prod"],
             "action": {"type": "slack", "webhook_url": "https://hooks.slack.com/x"}});
         let config = AutomationConfig::parse(&value, "config").unwrap();
-        assert_eq!(config.action().unwrap().plugin, "slack");
+        assert_eq!(config.actions()[0].action.plugin, "slack");
         assert_eq!(config.to_json(), value);
     }
 }

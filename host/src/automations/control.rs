@@ -9,6 +9,8 @@ use super::Engine;
 use super::config::AutomationConfig;
 use super::evaluate::evaluate_until_claimed;
 use super::trigger::{Outcome, Trigger};
+use super::windowed::WindowedState;
+use super::windowed::lifecycle::{GroupRecord, GroupState};
 use crate::store::{DbTime, NewRun, ObjectRef, Run, RunStatus, RunTrigger, StoreError, XactRange};
 
 /// An automation's state as `GET …/status` shows it.
@@ -16,7 +18,8 @@ use crate::store::{DbTime, NewRun, ObjectRef, Run, RunStatus, RunTrigger, StoreE
 pub struct AutomationStatus {
     /// The automation.
     pub automation_id: Uuid,
-    /// `active`, `suppressed` or `paused`.
+    /// `active`, `suppressed`, `paused`, or for windowed alerts `pending`
+    /// or `firing`.
     pub state: &'static str,
     /// Why it is paused.
     pub paused_reason: Option<String>,
@@ -39,6 +42,64 @@ pub struct AutomationStatus {
     pub last_checked: Option<DbTime>,
     /// The ingest sequence number up to which data has been looked at.
     pub watermark: i64,
+    /// Windowed alerts: the lifecycle of each group.
+    #[schema(value_type = Option<Object>)]
+    pub windowed: Option<WindowedStatus>,
+}
+
+/// A windowed alert's lifecycle, as `…/status` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WindowedStatus {
+    /// The most severe state of its groups: `firing`, `pending` or `ok`.
+    pub state: &'static str,
+    /// The last value (ungrouped alerts).
+    pub value: Option<f64>,
+    /// Since when it has been in `state` (ungrouped alerts, or the earliest
+    /// group in that state).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub since: Option<DbTime>,
+    /// The last window evaluated.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub window_start: Option<DbTime>,
+    /// See `window_start`.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub window_end: Option<DbTime>,
+    /// Each group: `group`, `state`, `since`, `value`, `notified`, `no_data`.
+    #[schema(value_type = Vec<Object>)]
+    pub groups: Vec<GroupRecord>,
+}
+
+impl WindowedStatus {
+    fn of(state: WindowedState) -> Self {
+        let worst = state
+            .groups
+            .iter()
+            .map(|g| g.state)
+            .max_by_key(|s| match s {
+                GroupState::Ok => 0,
+                GroupState::Pending => 1,
+                GroupState::Firing => 2,
+            })
+            .unwrap_or(GroupState::Ok);
+        let since = state
+            .groups
+            .iter()
+            .filter(|g| g.state == worst)
+            .map(|g| g.since)
+            .min();
+        let value = match state.groups.as_slice() {
+            [only] if only.group.is_none() => only.value,
+            _ => None,
+        };
+        WindowedStatus {
+            state: worst.as_str(),
+            value,
+            since,
+            window_start: state.window_start,
+            window_end: state.window_end,
+            groups: state.groups,
+        }
+    }
 }
 
 /// Why `run once` could not run.
@@ -78,6 +139,12 @@ impl Engine {
             ),
             AutomationConfig::Retention(retention) => {
                 Some(now + chrono::TimeDelta::seconds(retention.interval() as i64))
+            }
+            AutomationConfig::Windowed(windowed) => {
+                return Ok((
+                    watermark,
+                    super::windowed::schedule::next_after(&windowed.window.schedule, DbTime::now()),
+                ));
             }
             // An export starts from the beginning of the project's logs
             // (`start_from` narrows it), and its first run is due now.
@@ -130,10 +197,17 @@ impl Engine {
                 )
                 .await?;
         }
+        let windowed = (automation.event_type == "windowed").then(|| {
+            WindowedStatus::of(WindowedState::from_stored(
+                state.windowed.as_ref().map(|j| &j.0),
+            ))
+        });
         let state_name = if state.paused {
             "paused"
         } else if suppressed_until.is_some() {
             "suppressed"
+        } else if let Some(windowed) = windowed.as_ref().filter(|w| w.state != "ok") {
+            windowed.state
         } else {
             "active"
         };
@@ -149,6 +223,7 @@ impl Engine {
             next_run: state.next_run,
             last_checked: state.last_checked,
             watermark: state.watermark,
+            windowed,
         })
     }
 

@@ -26,7 +26,7 @@ use super::config::{Action, AutomationConfig, ConfigError};
 use super::metrics::DeliveryOutcome;
 use super::{Inner, MAX_IN_FLIGHT, RESCAN_INTERVAL};
 use crate::plugins::{AlertRequest, CallReport, Delivery};
-use crate::store::{AttemptOutcome, DbTime, QueuedDelivery, RunStatus, RunTrigger, StoreError};
+use crate::store::{AttemptOutcome, DbTime, QueuedDelivery, RunTrigger, StoreError};
 
 /// How long a shutting-down worker waits for attempts in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
@@ -147,7 +147,6 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
             summary,
         } => {
             metrics.delivery(&plugin, DeliveryOutcome::Delivered, took);
-            metrics.run(&delivery.event_type, trigger, RunStatus::Succeeded);
             let latency = (DbTime::now().0 - delivery.triggered_at.0)
                 .to_std()
                 .unwrap_or_default();
@@ -179,7 +178,6 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
         }
         AttemptOutcome::Failed { error, status_code } => {
             metrics.delivery(&plugin, DeliveryOutcome::Failed, took);
-            metrics.run(&delivery.event_type, trigger, RunStatus::Failed);
             tracing::warn!(
                 automation_id = %delivery.automation_id,
                 event_id = %delivery.id,
@@ -189,6 +187,10 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
                 "delivery failed for good"
             );
         }
+    }
+    // A run is counted once, when its last notification ends.
+    if let Some(status) = recorded.run_finished {
+        metrics.run(&delivery.event_type, trigger, status);
     }
     if recorded.paused {
         metrics.paused();
@@ -219,15 +221,19 @@ async fn send(
             ));
         }
     };
-    let Some(action) = config.action() else {
+    let Some(at) = config.action_at(delivery.action_index) else {
         return Ok((
             "unknown".into(),
             AttemptOutcome::Failed {
-                error: "the automation is no longer an alert".into(),
+                error: match delivery.action_index {
+                    None => "the automation is no longer an alert".into(),
+                    Some(i) => format!("the automation no longer has actions[{i}]"),
+                },
                 status_code: None,
             },
         ));
     };
+    let action = at.action;
     let request = AlertRequest {
         event_id: delivery.id.clone(),
         event_type: delivery.event_type.clone(),
@@ -235,7 +241,9 @@ async fn send(
         is_test: false,
         attempt,
     };
-    let report = match deliver_through(inner, automation.project_id, action, &request).await {
+    let path = format!("config.{}", at.path);
+    let report = match deliver_through(inner, automation.project_id, action, &request, &path).await
+    {
         Ok(report) => report,
         Err(error) => {
             return Ok((
@@ -295,18 +303,18 @@ async fn send(
     Ok((action.plugin.clone(), outcome))
 }
 
-/// Delivers `request` through `action` of an automation of `project_id`,
-/// its env var references resolved first (`secret_refs`); the error is a
-/// reference that no longer resolves.
+/// Delivers `request` through `action` (at `path` in the config, e.g.
+/// `config.actions[1]`) of an automation of `project_id`, its env var
+/// references resolved first (`secret_refs`); the error is a reference
+/// that no longer resolves.
 pub(super) async fn deliver_through(
     inner: &Inner,
     project_id: Uuid,
     action: &Action,
     request: &AlertRequest,
+    path: &str,
 ) -> Result<CallReport<Delivery>, ConfigError> {
-    let action = inner
-        .resolve_action(project_id, action, "config.action")
-        .await?;
+    let action = inner.resolve_action(project_id, action, path).await?;
     Ok(inner
         .plugins
         .deliver(&action.plugin, &Value::Object(action.config), request)

@@ -68,6 +68,7 @@ pub(crate) async fn evaluate(inner: &Inner, id: Uuid, trigger: Trigger) -> anyho
             super::retention::evaluate(&ev, retention).await?
         }
         AutomationConfig::BtqlExport(export) => super::export::evaluate(&ev, export).await?,
+        AutomationConfig::Windowed(windowed) => super::windowed::evaluate(&ev, windowed).await?,
     };
     let commit = match verdict {
         Verdict::Commit(commit) => commit,

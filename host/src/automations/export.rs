@@ -43,8 +43,8 @@ use crate::export::query::{ALLOWED_FUNCTIONS, ConfinedQuery};
 use crate::export::rows::ExportRows;
 use crate::plugins::{CheckStep, ExportBatch, Written};
 use crate::store::{
-    ConfinedRun, DbTime, EvaluationCommit, FailureUpdate, NewRun, QueryLimits, RunStatus, Store,
-    StoredAutomation,
+    ConfinedRange, ConfinedRun, DbTime, EvaluationCommit, FailureUpdate, NewRun, QueryLimits,
+    RunStatus, Store, StoredAutomation,
 };
 
 /// How long one scheduled evaluation keeps draining a backlog before it
@@ -92,8 +92,7 @@ async fn read_rows(
                         sql: &query.sql,
                         views: &query.views,
                         project_id,
-                        after,
-                        upto,
+                        range: ConfinedRange::Xact { after, upto },
                         allowed_functions: ALLOWED_FUNCTIONS,
                         limits: QueryLimits::EXPORT,
                     })

@@ -91,6 +91,7 @@ impl Evaluation<'_> {
             event_type: event_type.clone(),
             payload,
             triggered_at,
+            action_index: None,
         };
         (run, delivery)
     }

@@ -28,6 +28,7 @@
 //! [`payload`] the webhook JSON, [`test_alert`] the `…/test` endpoint, and
 //! [`metrics`] the Prometheus metrics.
 
+mod action;
 pub mod config;
 mod config_error;
 pub mod control;
@@ -39,6 +40,7 @@ pub mod export_config;
 mod kind;
 mod lease;
 mod lifecycle;
+mod limits;
 mod logs;
 pub mod metrics;
 pub mod payload;
@@ -50,6 +52,8 @@ pub mod test_alert;
 pub mod trigger;
 pub mod validate;
 mod whole_number;
+pub mod windowed;
+pub mod windowed_config;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -33,6 +33,27 @@ pub struct PayloadContext {
     pub public_base_url: Option<String>,
 }
 
+/// One windowed-alert notification: a group's transition or reminder.
+#[derive(Debug, Clone)]
+pub struct WindowedNotice<'a> {
+    /// `firing`, `recovered` or `no_data`.
+    pub state: &'static str,
+    /// Whether it repeats an earlier firing notice (`renotify`).
+    pub reminder: bool,
+    /// The window's value (`None`: no data).
+    pub value: Option<f64>,
+    /// The threshold compared with.
+    pub threshold: f64,
+    /// The comparison's name (`gt`) and symbol (`>`).
+    pub operator: (&'static str, &'static str),
+    /// The window `[start, end)`.
+    pub window_start: DbTime,
+    /// See `window_start`.
+    pub window_end: DbTime,
+    /// The group's columns, for grouped calculations.
+    pub group: Option<&'a serde_json::Map<String, Value>>,
+}
+
 /// One log-alert window.
 #[derive(Debug, Clone)]
 pub struct LogWindow {
@@ -121,6 +142,72 @@ impl PayloadContext {
             "time_end": window.time_end,
             "count": window.count,
             "related_logs_url": related,
+        });
+        payload
+    }
+
+    /// A windowed alert's payload: Braintrust's envelope with `details`
+    /// {`is_test`, `message`, `state`, `value`, `threshold`, `operator`,
+    /// `window_start`, `window_end`, `group`} (and Herald's `reminder`).
+    pub fn windowed(
+        &self,
+        project: &Project,
+        automation: &StoredAutomation,
+        config: &AutomationConfig,
+        notice: &WindowedNotice<'_>,
+        is_test: bool,
+    ) -> Value {
+        let window = human_duration(notice.window_end.0 - notice.window_start.0);
+        let group = notice
+            .group
+            .map(|g| {
+                let named: Vec<String> = g
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => format!("{k}={s}"),
+                        other => format!("{k}={other}"),
+                    })
+                    .collect();
+                format!(" for {}", named.join(", "))
+            })
+            .unwrap_or_default();
+        let (operator, symbol) = notice.operator;
+        let value = notice
+            .value
+            .map_or_else(|| "no data".to_string(), |v| v.to_string());
+        let message = match notice.state {
+            "recovered" => format!(
+                "{} recovered{group}: {value} over the last {window} (alerts when {symbol} {})",
+                automation.name, notice.threshold
+            ),
+            "no_data" => format!(
+                "{}{group}: no data in the last {window}{}",
+                automation.name,
+                if notice.reminder { " (still)" } else { "" }
+            ),
+            _ => format!(
+                "{}{group}: {value} {symbol} {} over the last {window}{}",
+                automation.name,
+                notice.threshold,
+                if notice.reminder {
+                    " (still firing)"
+                } else {
+                    ""
+                }
+            ),
+        };
+        let mut payload = self.head(project, automation, config);
+        payload["details"] = json!({
+            "is_test": is_test,
+            "message": message,
+            "state": notice.state,
+            "reminder": notice.reminder,
+            "value": notice.value,
+            "threshold": notice.threshold,
+            "operator": operator,
+            "window_start": notice.window_start,
+            "window_end": notice.window_end,
+            "group": notice.group,
         });
         payload
     }

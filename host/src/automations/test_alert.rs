@@ -5,7 +5,9 @@
 //! `interval_seconds` (at least an hour, so a short interval still finds
 //! something to show); like Braintrust it sends only when some match, unless
 //! the caller asks to send on zero matches. An environment alert sends a
-//! sample change (Braintrust cannot test those). The notification goes
+//! sample change (Braintrust cannot test those). A windowed alert runs its
+//! calculation over the current window and sends the value as a test
+//! firing notice to every action. The notification goes
 //! straight to the plugin, once, without the outbox or retries: the caller
 //! is waiting for the receiver's answer. A saved automation's test is
 //! recorded as a `test` run.
@@ -17,7 +19,10 @@ use uuid::Uuid;
 use super::Engine;
 use super::config::AutomationConfig;
 use super::delivery::deliver_through;
-use super::payload::{LogWindow, human_duration};
+use super::payload::{LogWindow, WindowedNotice, human_duration};
+use super::windowed::calculation::calculate;
+use super::windowed::lifecycle::Observation;
+use super::windowed::window_at;
 use crate::filter::Filter;
 use crate::plugins::AlertRequest;
 use crate::store::{
@@ -51,6 +56,10 @@ pub struct TestOutcome {
     pub message: String,
     /// The recorded run (saved automations only).
     pub run_id: Option<Uuid>,
+    /// Each destination's answer, in config order (`path`, `sent`,
+    /// `status_code`, `summary` or `error`).
+    #[schema(value_type = Vec<Object>)]
+    pub destinations: Vec<Value>,
 }
 
 /// Why a test could not run at all.
@@ -80,9 +89,10 @@ impl Engine {
             .project(automation.project_id)
             .await
             .map_err(anyhow::Error::from)?;
-        let Some(action) = config.action() else {
+        let actions = config.actions();
+        if actions.is_empty() {
             return Err(TestError::NotSupported(config.event_type()));
-        };
+        }
         let (payload, matched, lead) = match config {
             AutomationConfig::Logs(logs) => {
                 let seconds = logs.interval_seconds.max(MIN_TEST_WINDOW_SECONDS);
@@ -141,6 +151,47 @@ impl Engine {
                     .environment(&project, automation, config, &sample, true);
                 (payload, None, "sample environment change".to_string())
             }
+            AutomationConfig::Windowed(windowed) => {
+                let (start, end) = window_at(windowed, started);
+                let threshold = windowed.threshold();
+                let calculated = calculate(
+                    store,
+                    project.id,
+                    &threshold.calculation,
+                    windowed.max_groups(),
+                    start,
+                    end,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("the calculation failed: {e}"))?;
+                let (group, value) = match calculated.groups.first() {
+                    Some((group, Observation::Value(v))) => (group.as_ref(), Some(*v)),
+                    Some((group, Observation::NoData)) => (group.as_ref(), None),
+                    None => (None, None),
+                };
+                let condition = &threshold.policy.condition;
+                let notice = WindowedNotice {
+                    state: if value.is_some() { "firing" } else { "no_data" },
+                    reminder: false,
+                    value,
+                    threshold: condition.threshold,
+                    operator: (condition.operator.as_str(), condition.operator.symbol()),
+                    window_start: start,
+                    window_end: end,
+                    group,
+                };
+                let payload = inner
+                    .payloads
+                    .windowed(&project, automation, config, &notice, true);
+                let shown = value.map_or_else(|| "no data".to_string(), |v| v.to_string());
+                let lead = format!(
+                    "the value is {shown} over the last {} (alerts when {} {})",
+                    human_duration(end.0 - start.0),
+                    condition.operator.symbol(),
+                    condition.threshold
+                );
+                (payload, None, lead)
+            }
             _ => return Err(TestError::NotSupported(config.event_type())),
         };
 
@@ -156,6 +207,7 @@ impl Engine {
             error: None,
             message: String::new(),
             run_id: None,
+            destinations: Vec::new(),
         };
         let status = if matched == Some(0) && !send_on_zero_matches {
             outcome.message = format!(
@@ -170,36 +222,67 @@ impl Engine {
                 is_test: true,
                 attempt: 1,
             };
-            match deliver_through(inner, automation.project_id, action, &request).await {
-                Err(error) => {
-                    let error = format!("{}: {}", error.path, error.message);
-                    outcome.message = format!("{lead}; nothing sent: {error}");
-                    outcome.error = Some(error);
-                    RunStatus::Failed
-                }
-                Ok(report) => match report.result {
+            let mut failed = false;
+            for at in &actions {
+                let path = format!("config.{}", at.path);
+                let delivered =
+                    deliver_through(inner, automation.project_id, at.action, &request, &path).await;
+                let result = match delivered {
+                    Err(error) => Err((format!("{}: {}", error.path, error.message), None)),
+                    Ok(report) => match report.result {
+                        Ok(delivery) => Ok(delivery),
+                        Err(error) => Err((error.to_string(), error.status_code())),
+                    },
+                };
+                let shown = match result {
                     Ok(delivery) => {
-                        outcome.sent = true;
                         outcome.status_code = delivery.status_code;
-                        outcome.response_excerpt = delivery.response_excerpt;
-                        outcome.summary = Some(delivery.summary);
-                        outcome.message = format!("{lead}; test notification sent");
-                        RunStatus::Succeeded
+                        outcome.response_excerpt = delivery.response_excerpt.clone();
+                        outcome.summary = Some(delivery.summary.clone());
+                        json!({"path": format!("config.{}", at.path), "sent": true,
+                            "status_code": delivery.status_code, "summary": delivery.summary,
+                            "response_excerpt": delivery.response_excerpt})
                     }
-                    Err(error) => {
-                        outcome.status_code = error.status_code();
-                        outcome.error = Some(error.to_string());
-                        outcome.message = format!("{lead}; the destination failed: {error}");
-                        RunStatus::Failed
+                    Err((error, status_code)) => {
+                        failed = true;
+                        outcome.status_code = status_code.or(outcome.status_code);
+                        let first = outcome.error.is_none();
+                        if first {
+                            outcome.error = Some(error.clone());
+                        }
+                        json!({"path": format!("config.{}", at.path), "sent": false,
+                            "status_code": status_code, "error": error})
                     }
-                },
+                };
+                outcome.destinations.push(shown);
+            }
+            outcome.sent = !failed;
+            if failed {
+                let error = outcome.error.clone().unwrap_or_default();
+                outcome.message = if actions.len() == 1 {
+                    format!("{lead}; the destination failed: {error}")
+                } else {
+                    format!("{lead}; a destination failed: {error}")
+                };
+                RunStatus::Failed
+            } else {
+                outcome.message = format!("{lead}; test notification sent");
+                RunStatus::Succeeded
             }
         };
         if record {
             let run = NewRun {
                 matched_rows: matched.map(|m| m as i64),
-                deliveries: i32::from(status != RunStatus::Skipped),
-                attempts: i32::from(status != RunStatus::Skipped),
+                deliveries: if status == RunStatus::Skipped {
+                    0
+                } else {
+                    actions.len() as i32
+                },
+                attempts: if status == RunStatus::Skipped {
+                    0
+                } else {
+                    actions.len() as i32
+                },
                 error: outcome.error.clone(),
                 details: json!({
                     "event_id": outcome.event_id,

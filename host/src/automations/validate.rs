@@ -130,14 +130,13 @@ pub fn redact(plugins: &PluginRuntime, config: &mut AutomationConfig) {
     if let Some(secret) = export_secret(config) {
         *secret = REDACTED.into();
     }
-    let Some(action) = config.action_mut() else {
-        return;
-    };
-    for pointer in secret_pointers(plugins, action) {
-        if let Some(value) = pointer_mut(&mut action.config, &pointer)
-            && !value.is_null()
-        {
-            *value = Value::String(REDACTED.into());
+    for (_, action) in config.actions_mut() {
+        for pointer in secret_pointers(plugins, action) {
+            if let Some(value) = pointer_mut(&mut action.config, &pointer)
+                && !value.is_null()
+            {
+                *value = Value::String(REDACTED.into());
+            }
         }
     }
 }
@@ -171,10 +170,32 @@ pub fn restore_secrets(
             }
         }
     }
-    let stored_action = stored.and_then(AutomationConfig::action);
-    let Some(action) = config.action_mut() else {
-        return Ok(());
-    };
+    let stored_actions: Vec<(String, Action)> = stored
+        .map(|c| {
+            c.actions()
+                .into_iter()
+                .map(|a| (a.path, a.action.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (path, action) in config.actions_mut() {
+        let stored_action = stored_actions
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, a)| a);
+        restore_action_secrets(plugins, action, stored_action, &format!("{at}.{path}"))?;
+    }
+    Ok(())
+}
+
+/// [`restore_secrets`] for one action at path `at`, against the action
+/// stored at the same place.
+fn restore_action_secrets(
+    plugins: &PluginRuntime,
+    action: &mut Action,
+    stored_action: Option<&Action>,
+    at: &str,
+) -> Result<(), ConfigError> {
     let secrets = secret_pointers(plugins, action);
     let moved = stored_action
         .filter(|a| a.plugin == action.plugin)
@@ -191,7 +212,7 @@ pub fn restore_secrets(
             .and_then(|a| Value::Object(a.config.clone()).pointer(pointer).cloned());
         if let (Some(_), Some(field)) = (&previous, &moved) {
             return Err(moved_destination(
-                pointer_to_path(&format!("{at}.action"), pointer),
+                pointer_to_path(at, pointer),
                 field.clone(),
             ));
         }
@@ -199,7 +220,7 @@ pub fn restore_secrets(
             Some(previous) => *value = previous,
             None => {
                 return Err(ConfigError::new(
-                    pointer_to_path(&format!("{at}.action"), pointer),
+                    pointer_to_path(at, pointer),
                     "is the redaction placeholder but no secret is stored to keep; send the value",
                 ));
             }

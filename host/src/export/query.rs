@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use crate::sql_budget::{QUERY_BUDGET, on_deep_stack};
 use crate::store::Dialect;
-use crate::store::confined_query::ViewNames;
+use crate::store::confined_query::{QueryScope, ViewNames};
 
 /// Functions a query may call: aggregates, string, math, date and JSON
 /// functions of SQLite and PostgreSQL, none with side effects. The text
@@ -161,10 +161,26 @@ impl ConfinedQuery {
     /// `project_id`. Held to [`QUERY_BUDGET`] and run on a deep stack, so
     /// no text can overflow the caller's.
     pub fn new(source: &str, dialect: Dialect, project_id: Uuid) -> Result<Self, QueryError> {
-        on_deep_stack(|| Self::confine(source, dialect, project_id))
+        Self::with_scope(source, dialect, project_id, QueryScope::Batch)
     }
 
-    fn confine(source: &str, dialect: Dialect, project_id: Uuid) -> Result<Self, QueryError> {
+    /// [`ConfinedQuery::new`] for a query of `scope`: a windowed alert's
+    /// calculation reads the window's views, an export the batch's.
+    pub fn with_scope(
+        source: &str,
+        dialect: Dialect,
+        project_id: Uuid,
+        scope: QueryScope,
+    ) -> Result<Self, QueryError> {
+        on_deep_stack(|| Self::confine(source, dialect, project_id, scope))
+    }
+
+    fn confine(
+        source: &str,
+        dialect: Dialect,
+        project_id: Uuid,
+        scope: QueryScope,
+    ) -> Result<Self, QueryError> {
         let budget = |e: crate::sql_budget::OverBudget| QueryError(e.0);
         QUERY_BUDGET.check_len(source).map_err(budget)?;
         let mut query = parse(source, dialect)?;
@@ -172,7 +188,7 @@ impl ConfinedQuery {
         let mut confine = Confine {
             project_id,
             dialect,
-            views: ViewNames::for_dialect(dialect),
+            views: ViewNames::new(dialect, scope),
             scopes: Vec::new(),
             error: None,
         };

@@ -13,7 +13,9 @@
 //! The claim is a compare-and-set on one row, so it needs no `SELECT … FOR
 //! UPDATE` and behaves the same on SQLite.
 
+use serde_json::Value;
 use sqlx::FromRow;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::columns::{DbId, DbTime};
@@ -52,6 +54,8 @@ pub struct AutomationState {
     /// Exports: when that batch's first attempt started (it names the
     /// batch's date partition, so a retry writes the same key).
     pub export_pending_started: Option<DbTime>,
+    /// Windowed alerts: the lifecycle of each group (the engine's JSON).
+    pub windowed: Option<Json<Value>>,
 }
 
 /// The new state an evaluation commits, with the runs and deliveries it
@@ -76,6 +80,8 @@ pub struct EvaluationCommit {
     /// Keep a reserved export batch (the attempt failed and must be redone
     /// exactly); otherwise the commit clears it.
     pub keep_export_pending: bool,
+    /// Windowed alerts: the groups' new lifecycle (`None` keeps it).
+    pub windowed: Option<Value>,
 }
 
 impl EvaluationCommit {
@@ -94,6 +100,7 @@ impl EvaluationCommit {
             deliveries: Vec::new(),
             failures: FailureUpdate::Keep,
             keep_export_pending: false,
+            windowed: None,
         }
     }
 }
@@ -135,7 +142,7 @@ pub struct AlertWatch {
 
 const STATE_COLUMNS: &str = "automation_id, next_run, lease_owner, lease_expires, watermark, \
      window_start, suppressed_until, consecutive_failures, paused, paused_reason, last_checked, \
-     export_pending_upto, export_pending_started";
+     export_pending_upto, export_pending_started, windowed";
 
 impl Store {
     /// The state of one automation.
@@ -265,7 +272,8 @@ impl Store {
                       suppressed_until = $5, next_run = $6, last_checked = $7, \
                       lease_owner = NULL, lease_expires = NULL, \
                       export_pending_upto = CASE WHEN $8 THEN export_pending_upto END, \
-                      export_pending_started = CASE WHEN $8 THEN export_pending_started END \
+                      export_pending_started = CASE WHEN $8 THEN export_pending_started END, \
+                      windowed = COALESCE($9, windowed) \
                       WHERE automation_id = $1 AND lease_owner = $2";
         let (failures_sql, reason, pause_after) = match &commit.failures {
             FailureUpdate::Keep => (None, None, 0),
@@ -302,6 +310,7 @@ impl Store {
                 .bind(commit.next_run)
                 .bind(now)
                 .bind(commit.keep_export_pending)
+                .bind(commit.windowed.as_ref().map(Json))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -486,7 +495,7 @@ impl Store {
         let sql = "UPDATE automation_state SET paused = $2, paused_reason = NULL, \
                    consecutive_failures = 0, suppressed_until = NULL, watermark = $3, \
                    window_start = $4, next_run = $5, export_pending_upto = NULL, \
-                   export_pending_started = NULL WHERE automation_id = $1";
+                   export_pending_started = NULL, windowed = NULL WHERE automation_id = $1";
         dispatch!(self, |pool, DB| {
             let done = sqlx::query::<DB>(sql)
                 .bind(DbId(id))

@@ -5,9 +5,10 @@
 //! only `spans` and `traces`, calling only allowed functions. That check is
 //! the first wall and gives the clear messages; this module is the second,
 //! and the one that holds even if the first has a gap. The query may read
-//! exactly two relations, [`SPANS_VIEW`] and [`TRACES_VIEW`], which the
-//! database defines over one project's rows in one batch's range, and the
-//! *engine* refuses everything else:
+//! exactly two relations, `spans` and `traces`, which the database defines
+//! over one project's rows in one [`ConfinedRange`] (an export batch's
+//! ingest sequence numbers, or a windowed alert's window of `created`
+//! times), and the *engine* refuses everything else:
 //!
 //! * **SQLite**: the query runs on a connection of its own (read-only,
 //!   `query_only`), on which the two views are temporary views with the
@@ -19,11 +20,13 @@
 //!   is denied when the statement is prepared. `SQLITE_LIMIT_LENGTH` caps
 //!   one value, a progress handler the time, and the sorter and temporary
 //!   B-trees spill to disk instead of growing in memory.
-//! * **PostgreSQL**: the two views are security-barrier views keyed by
+//! * **PostgreSQL**: the views are security-barrier views keyed by
 //!   transaction-local settings (`herald.query_project`, `…_after`,
-//!   `…_upto`). The query runs in a READ ONLY transaction with a statement
-//!   timeout, as the role [`QUERY_ROLE`], which may select from those two
-//!   views and nothing else of Herald's. The role is created and granted at
+//!   `…_upto` for a batch, `…_start`, `…_end` for a window: one pair of
+//!   views per kind of range, so each has one predicate the planner can
+//!   match to its index). The query runs in a READ ONLY transaction with a
+//!   statement timeout, as the role [`QUERY_ROLE`], which may select from
+//!   those views and nothing else of Herald's. The role is created and granted at
 //!   start-up when Herald's database user may do so (`CREATEROLE`); without
 //!   it, custom queries fail with a message saying how to create it. The
 //!   one thing the role cannot stop is a switch back to Herald's role with
@@ -45,12 +48,55 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::rows::QueryRows;
-use super::{Backend, Store, StoreError};
+use super::{Backend, DbTime, Store, StoreError};
 
-/// The view a confined query reads spans from.
+/// The view a confined batch query reads spans from (PostgreSQL).
 pub const SPANS_VIEW: &str = "herald_query_spans";
-/// The view a confined query reads traces from.
+/// The view a confined batch query reads traces from (PostgreSQL).
 pub const TRACES_VIEW: &str = "herald_query_traces";
+/// The view a confined window query reads spans from (PostgreSQL).
+pub const WINDOW_SPANS_VIEW: &str = "herald_window_spans";
+/// The view a confined window query reads traces from (PostgreSQL).
+pub const WINDOW_TRACES_VIEW: &str = "herald_window_traces";
+
+/// Which rows of the project a confined query sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfinedRange {
+    /// An export batch: ingest sequence numbers in `(after, upto]`.
+    Xact {
+        /// Exclusive lower bound.
+        after: i64,
+        /// Inclusive upper bound.
+        upto: i64,
+    },
+    /// A windowed alert's window: spans `created` in `[start, end)`.
+    Created {
+        /// Inclusive start.
+        start: DbTime,
+        /// Exclusive end.
+        end: DbTime,
+    },
+}
+
+impl ConfinedRange {
+    /// Which kind of range this is.
+    pub fn scope(self) -> QueryScope {
+        match self {
+            ConfinedRange::Xact { .. } => QueryScope::Batch,
+            ConfinedRange::Created { .. } => QueryScope::Window,
+        }
+    }
+}
+
+/// The kind of range a query is written for: it picks the views the query
+/// text is pointed at (see [`ViewNames::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryScope {
+    /// An export batch ([`ConfinedRange::Xact`]).
+    Batch,
+    /// An alert window ([`ConfinedRange::Created`]).
+    Window,
+}
 /// The PostgreSQL role confined queries run as.
 pub const QUERY_ROLE: &str = "herald_query";
 
@@ -70,14 +116,23 @@ pub struct ViewNames {
 }
 
 impl ViewNames {
-    /// The names for a query on `dialect`.
+    /// The names for a batch query on `dialect`.
     pub fn for_dialect(dialect: super::Dialect) -> Self {
-        match dialect {
-            super::Dialect::Postgres => Self {
+        Self::new(dialect, QueryScope::Batch)
+    }
+
+    /// The names for a query of `scope` on `dialect`.
+    pub fn new(dialect: super::Dialect, scope: QueryScope) -> Self {
+        match (dialect, scope) {
+            (super::Dialect::Postgres, QueryScope::Batch) => Self {
                 spans: SPANS_VIEW.into(),
                 traces: TRACES_VIEW.into(),
             },
-            super::Dialect::Sqlite => {
+            (super::Dialect::Postgres, QueryScope::Window) => Self {
+                spans: WINDOW_SPANS_VIEW.into(),
+                traces: WINDOW_TRACES_VIEW.into(),
+            },
+            (super::Dialect::Sqlite, _) => {
                 let secret = Uuid::new_v4().simple();
                 Self {
                     spans: format!("herald_spans_{secret}"),
@@ -102,6 +157,16 @@ pub struct QueryLimits {
 }
 
 impl QueryLimits {
+    /// The limits of one windowed alert's calculation: ten seconds, ten
+    /// thousand rows (groups), 16 MiB, 1 MiB per value. An aggregate over a
+    /// window returns a row per group, so more means a mistake in the query.
+    pub const CALCULATION: QueryLimits = QueryLimits {
+        time: Duration::from_secs(10),
+        max_rows: 10_000,
+        max_bytes: 16 * 1024 * 1024,
+        max_value_bytes: 1024 * 1024,
+    };
+
     /// The limits of one custom export batch: a minute, a million rows,
     /// 256 MiB, 32 MiB per value. A batch over them fails with the limit
     /// named; a smaller `batch_size` or a narrower query fits.
@@ -122,10 +187,8 @@ pub struct ConfinedRun<'a> {
     pub views: &'a ViewNames,
     /// Whose rows the views show.
     pub project_id: Uuid,
-    /// The views show the range `(after, upto]` of ingest sequence numbers.
-    pub after: i64,
-    /// See `after`.
-    pub upto: i64,
+    /// Which of them (the views must be of the range's [`QueryScope`]).
+    pub range: ConfinedRange,
     /// Functions the query may call (lower case), checked by SQLite's
     /// authorizer; PostgreSQL relies on the role and the text check.
     pub allowed_functions: &'a [&'a str],
@@ -133,14 +196,40 @@ pub struct ConfinedRun<'a> {
     pub limits: QueryLimits,
 }
 
+/// What bounds the rows of a view, as SQL expressions: literals on SQLite,
+/// settings on PostgreSQL.
+enum RangeSql {
+    /// `xact_id > after AND xact_id <= upto`.
+    Xact { after: String, upto: String },
+    /// `created >= start AND created < end`.
+    Created { start: String, end: String },
+}
+
+impl RangeSql {
+    /// The predicate on the events of alias `t` (`""` for none).
+    fn on(&self, t: &str) -> String {
+        match self {
+            RangeSql::Xact { after, upto } => {
+                format!("{t}xact_id > {after} AND {t}xact_id <= {upto}")
+            }
+            RangeSql::Created { start, end } => {
+                format!("{t}created >= {start} AND {t}created < {end}")
+            }
+        }
+    }
+
+    /// The bound on a trace's spans counted in `span_count`.
+    fn count_bound(&self, t: &str) -> String {
+        match self {
+            RangeSql::Xact { upto, .. } => format!(" AND {t}xact_id <= {upto}"),
+            RangeSql::Created { .. } => String::new(),
+        }
+    }
+}
+
 /// The two views' definitions, given SQL expressions for the project id
-/// and the range bounds: literals on SQLite, settings on PostgreSQL.
-fn view_definitions(
-    views: &ViewNames,
-    project: &str,
-    after: &str,
-    upto: &str,
-) -> [(String, String); 2] {
+/// and the range bounds.
+fn view_definitions(views: &ViewNames, project: &str, range: &RangeSql) -> [(String, String); 2] {
     let in_project = format!("object_type = 'project_logs' AND object_id = {project}");
     [
         (
@@ -149,7 +238,8 @@ fn view_definitions(
                 "SELECT id, xact_id AS _xact_id, created, project_id, span_id, root_span_id, \
                  span_parents, is_root, input, output, expected, error, scores, metrics, \
                  metadata, tags, span_attributes, context FROM events \
-                 WHERE {in_project} AND xact_id > {after} AND xact_id <= {upto}"
+                 WHERE {in_project} AND {}",
+                range.on("")
             ),
         ),
         (
@@ -159,10 +249,11 @@ fn view_definitions(
                  r.root_span_id, r.input, r.output, r.expected, r.error, r.scores, r.metrics, \
                  r.metadata, r.tags, r.span_attributes, r.context, \
                  (SELECT COUNT(*) FROM events c WHERE c.{in_project} \
-                  AND c.root_span_id = r.root_span_id AND c.xact_id <= {upto}) AS span_count \
+                  AND c.root_span_id = r.root_span_id{}) AS span_count \
                  FROM events r WHERE r.{in_project} AND r.is_root AND r.root_span_id IN \
-                 (SELECT t.root_span_id FROM events t WHERE t.{in_project} \
-                  AND t.xact_id > {after} AND t.xact_id <= {upto})"
+                 (SELECT t.root_span_id FROM events t WHERE t.{in_project} AND {})",
+                range.count_bound("c."),
+                range.on("t.")
             ),
         ),
     ]
@@ -186,8 +277,7 @@ impl Store {
                     sql,
                     views: run.views.clone(),
                     project_id: run.project_id,
-                    after: run.after,
-                    upto: run.upto,
+                    range: run.range,
                     allowed,
                     limits: run.limits,
                 };
@@ -204,19 +294,30 @@ impl Store {
     /// Several daemons starting at once take turns on an advisory lock.
     pub(super) async fn prepare_confined_queries(pool: &sqlx::PgPool) -> Result<(), StoreError> {
         let project = "NULLIF(current_setting('herald.query_project', true), '')::uuid";
-        let after = "NULLIF(current_setting('herald.query_after', true), '')::bigint";
-        let upto = "NULLIF(current_setting('herald.query_upto', true), '')::bigint";
+        let setting = |name: &str, ty: &str| {
+            format!("NULLIF(current_setting('herald.query_{name}', true), '')::{ty}")
+        };
+        let batch = RangeSql::Xact {
+            after: setting("after", "bigint"),
+            upto: setting("upto", "bigint"),
+        };
+        let window = RangeSql::Created {
+            start: setting("start", "timestamptz"),
+            end: setting("end", "timestamptz"),
+        };
         let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(7250001)")
             .execute(&mut *tx)
             .await?;
-        let fixed = ViewNames::for_dialect(super::Dialect::Postgres);
-        for (name, body) in view_definitions(&fixed, project, after, upto) {
-            sqlx::query(&format!(
-                "CREATE OR REPLACE VIEW {name} WITH (security_barrier) AS {body}"
-            ))
-            .execute(&mut *tx)
-            .await?;
+        for (scope, range) in [(QueryScope::Batch, batch), (QueryScope::Window, window)] {
+            let fixed = ViewNames::new(super::Dialect::Postgres, scope);
+            for (name, body) in view_definitions(&fixed, project, &range) {
+                sqlx::query(&format!(
+                    "CREATE OR REPLACE VIEW {name} WITH (security_barrier) AS {body}"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         if let Err(error) = grant_query_role(pool).await {
@@ -264,7 +365,8 @@ async fn grant_query_role(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
         .execute(&mut *tx)
         .await?;
     sqlx::query(&format!(
-        "GRANT SELECT ON {SPANS_VIEW}, {TRACES_VIEW} TO {QUERY_ROLE}"
+        "GRANT SELECT ON {SPANS_VIEW}, {TRACES_VIEW}, {WINDOW_SPANS_VIEW}, {WINDOW_TRACES_VIEW} \
+         TO {QUERY_ROLE}"
     ))
     .execute(&mut *tx)
     .await?;
@@ -340,8 +442,7 @@ struct OwnedRun {
     sql: String,
     views: ViewNames,
     project_id: Uuid,
-    after: i64,
-    upto: i64,
+    range: ConfinedRange,
     allowed: Vec<String>,
     limits: QueryLimits,
 }
@@ -384,12 +485,18 @@ fn sqlite_query(location: &SqliteLocation, run: &OwnedRun) -> Result<QueryRows, 
     connection
         .execute_batch(&format!("PRAGMA hard_heap_limit = {SQLITE_HEAP_LIMIT}"))
         .map_err(sqlite_error)?;
-    for (name, body) in view_definitions(
-        &run.views,
-        &format!("'{}'", run.project_id),
-        &run.after.to_string(),
-        &run.upto.to_string(),
-    ) {
+    let range = match run.range {
+        ConfinedRange::Xact { after, upto } => RangeSql::Xact {
+            after: after.to_string(),
+            upto: upto.to_string(),
+        },
+        // Fixed-width UTC text, as `created` is stored: it compares in order.
+        ConfinedRange::Created { start, end } => RangeSql::Created {
+            start: format!("'{}'", start.to_text()),
+            end: format!("'{}'", end.to_text()),
+        },
+    };
+    for (name, body) in view_definitions(&run.views, &format!("'{}'", run.project_id), &range) {
         connection
             .execute_batch(&format!("CREATE TEMP VIEW {name} AS {body}"))
             .map_err(sqlite_error)?;
@@ -549,13 +656,21 @@ async fn postgres_query(
     sqlx::query("SET TRANSACTION READ ONLY")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    let (low, high, bounds) = match run.range {
+        ConfinedRange::Xact { after, upto } => {
+            ("after", "upto", (after.to_string(), upto.to_string()))
+        }
+        ConfinedRange::Created { start, end } => {
+            ("start", "end", (start.0.to_rfc3339(), end.0.to_rfc3339()))
+        }
+    };
+    sqlx::query(&format!(
         "SELECT set_config('herald.query_project', $1, true), \
-         set_config('herald.query_after', $2, true), set_config('herald.query_upto', $3, true)",
-    )
+         set_config('herald.query_{low}', $2, true), set_config('herald.query_{high}', $3, true)"
+    ))
     .bind(run.project_id.to_string())
-    .bind(run.after.to_string())
-    .bind(run.upto.to_string())
+    .bind(bounds.0)
+    .bind(bounds.1)
     .execute(&mut *tx)
     .await?;
     sqlx::query(&format!(

@@ -77,7 +77,7 @@ pub use automations::{
     AutomationChange, AutomationListParams, AutomationWrite, PAUSED_BY_CONFIG, StoredAutomation,
 };
 pub use columns::{DbId, DbTime, Dialect};
-pub use confined_query::{ConfinedRun, QueryLimits};
+pub use confined_query::{ConfinedRange, ConfinedRun, QueryLimits, QueryScope};
 pub use env_vars::{EnvVar, EnvVarChange, EnvVarListParams, EnvVarScope, EnvVarWrite};
 pub use environments::EnvironmentEvent;
 pub use export::BatchBounds;

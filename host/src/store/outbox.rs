@@ -36,11 +36,13 @@ pub struct NewDelivery {
     pub payload: Value,
     /// When the change that caused it happened (for the latency metric).
     pub triggered_at: DbTime,
+    /// Which of the config's `actions` it goes to (`None`: its `action`).
+    pub action_index: Option<i32>,
 }
 
 pub(crate) const INSERT_DELIVERY_SQL: &str = "INSERT INTO deliveries (id, automation_id, run_id, \
-     event_type, payload, status, attempts, next_attempt, triggered_at, created) \
-     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $6)";
+     event_type, payload, status, attempts, next_attempt, triggered_at, created, action_index) \
+     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $6, $8)";
 
 /// Binds a [`NewDelivery`] to [`INSERT_DELIVERY_SQL`] (due now).
 macro_rules! bind_delivery {
@@ -54,6 +56,7 @@ macro_rules! bind_delivery {
             .bind(::sqlx::types::Json(&delivery.payload))
             .bind($crate::store::DbTime::now())
             .bind(delivery.triggered_at)
+            .bind(delivery.action_index)
     }};
 }
 pub(crate) use bind_delivery;
@@ -79,6 +82,8 @@ pub struct QueuedDelivery {
     pub triggered_at: DbTime,
     /// What started the run (`event`, `scheduled`, `manual`).
     pub run_trigger: String,
+    /// Which of the config's `actions` it goes to (`None`: its `action`).
+    pub action_index: Option<i32>,
 }
 
 /// The outcome of one attempt.
@@ -114,6 +119,9 @@ pub enum AttemptOutcome {
 pub struct AttemptRecorded {
     /// The automation was paused by this failure.
     pub paused: bool,
+    /// The run's final status, when this attempt ended it (a run with
+    /// several notifications ends with the last).
+    pub run_finished: Option<RunStatus>,
 }
 
 impl Store {
@@ -135,7 +143,8 @@ impl Store {
                      WHERE id = $1 AND status = 'pending' \
                      AND (lease_owner IS NULL OR lease_expires < $4)";
         let select = "SELECT d.id, d.automation_id, d.run_id, d.event_type, d.payload, \
-                      d.attempts, d.triggered_at, COALESCE(r.triggered_by, 'event') AS run_trigger \
+                      d.attempts, d.triggered_at, COALESCE(r.triggered_by, 'event') AS run_trigger, \
+                      d.action_index \
                       FROM deliveries d LEFT JOIN automation_runs r ON r.id = d.run_id \
                       WHERE d.id = $1";
         Ok(dispatch!(self, |pool, DB| {
@@ -259,6 +268,7 @@ impl Store {
                 _ => None,
             },
             finished: run_status.zip(finished),
+            action_index: delivery.action_index,
         };
         Ok(dispatch!(self, |pool, DB| {
             let mut tx = pool.begin().await?;
@@ -278,7 +288,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            record_attempt_on_run!(tx, DB, &on_run);
+            let run_finished = record_attempt_on_run!(tx, DB, &on_run);
             let streak: Option<i32> = sqlx::query_scalar::<DB, i32>(streak_sql)
                 .bind(DbId(delivery.automation_id))
                 .fetch_optional(&mut *tx)
@@ -302,7 +312,10 @@ impl Store {
                     == 1;
             }
             tx.commit().await?;
-            Some(AttemptRecorded { paused })
+            Some(AttemptRecorded {
+                paused,
+                run_finished,
+            })
         }))
     }
 

@@ -236,10 +236,15 @@ pub(crate) use bind_run;
 /// attempt count, the last error and the receiver's status (kept in
 /// `details.status_code`, with the plugin's summary on success), and, when
 /// the delivery is over, the final status, the end and the duration.
+///
+/// A run with several notifications (a windowed alert's `actions`) adds
+/// them up: its attempts are theirs together, it ends when the last one
+/// ends, failed if any failed, and `details.destinations[i]` tells each
+/// action's outcome.
 pub(crate) struct AttemptOnRun<'a> {
     /// The run.
     pub run_id: Uuid,
-    /// Attempts so far, this one included.
+    /// Attempts of this delivery so far, this one included.
     pub attempts: i32,
     /// This attempt's error, if it failed.
     pub error: Option<&'a str>,
@@ -247,8 +252,10 @@ pub(crate) struct AttemptOnRun<'a> {
     pub status_code: Option<u16>,
     /// The plugin's one-line summary of a delivery.
     pub summary: Option<&'a str>,
-    /// The run's final status, once the delivery is over.
+    /// The delivery's final status, once it is over.
     pub finished: Option<(RunStatus, DbTime)>,
+    /// Which of the config's `actions` the delivery goes to.
+    pub action_index: Option<i32>,
 }
 
 impl AttemptOnRun<'_> {
@@ -261,41 +268,119 @@ impl AttemptOnRun<'_> {
             if let Some(summary) = self.summary {
                 map.insert("summary".into(), summary.into());
             }
+            if let Some(index) = self.action_index.and_then(|i| usize::try_from(i).ok()) {
+                let destinations = map
+                    .entry("destinations")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(list) = destinations {
+                    if list.len() <= index {
+                        list.resize(index + 1, Value::Null);
+                    }
+                    let status = match self.finished {
+                        Some((status, _)) => status.as_str(),
+                        None => "retrying",
+                    };
+                    list[index] = serde_json::json!({
+                        "status": status,
+                        "attempts": self.attempts,
+                        "status_code": self.status_code,
+                        "error": self.error,
+                        "summary": self.summary,
+                    });
+                }
+            }
         }
         details
+    }
+
+    /// The run's attempts, error and end, given what its other deliveries
+    /// say (`None` when it has only this one): `(pending, failed, attempts)`
+    /// over all of them, this attempt already written.
+    pub(crate) fn on_run(
+        &self,
+        others: Option<(i64, i64, i64)>,
+        previous_error: Option<String>,
+    ) -> (i32, Option<String>, Option<(RunStatus, DbTime)>) {
+        match others {
+            None => (self.attempts, self.error.map(str::to_owned), self.finished),
+            Some((pending, failed, attempts)) => {
+                let status = if failed > 0 {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Succeeded
+                };
+                let finished = self
+                    .finished
+                    .filter(|_| pending == 0)
+                    .map(|(_, at)| (status, at));
+                let error = self.error.map(str::to_owned).or(previous_error);
+                (i32::try_from(attempts).unwrap_or(i32::MAX), error, finished)
+            }
+        }
     }
 }
 
 /// Writes an [`AttemptOnRun`] inside the caller's transaction `$tx` (of
-/// backend `$db`), so the delivery and its run change together.
+/// backend `$db`), so the delivery and its run change together. Evaluates
+/// to the run's final status when this attempt ended the run.
 macro_rules! record_attempt_on_run {
     ($tx:expr, $db:ty, $attempt:expr) => {{
         let attempt: &$crate::store::runs::AttemptOnRun<'_> = $attempt;
         let run: Option<(
             $crate::store::DbTime,
             ::sqlx::types::Json<::serde_json::Value>,
+            i32,
+            Option<String>,
         )> = ::sqlx::query_as::<$db, _>(
-            "SELECT started, details FROM automation_runs WHERE id = $1",
+            // A no-op update that locks the run's row first: two deliveries
+            // of one run recorded at once take turns (PostgreSQL's READ
+            // COMMITTED would otherwise let each miss the other's end), and
+            // the second reads the first's outcome.
+            "UPDATE automation_runs SET deliveries = deliveries WHERE id = $1 \
+             RETURNING started, details, deliveries, error",
         )
         .bind($crate::store::DbId(attempt.run_id))
         .fetch_optional(&mut *$tx)
         .await?;
-        if let Some((started, ::sqlx::types::Json(details))) = run {
-            let finished = attempt.finished.map(|(_, at)| at);
-            ::sqlx::query::<$db>(
-                "UPDATE automation_runs SET attempts = $2, error = $3, \
-                 status = COALESCE($4, status), finished = $5, duration_ms = $6, details = $7 \
-                 WHERE id = $1",
-            )
-            .bind($crate::store::DbId(attempt.run_id))
-            .bind(attempt.attempts)
-            .bind(attempt.error)
-            .bind(attempt.finished.map(|(status, _)| status.as_str()))
-            .bind(finished)
-            .bind(finished.map(|f| (f.0 - started.0).num_milliseconds().max(0)))
-            .bind(::sqlx::types::Json(attempt.details(details)))
-            .execute(&mut *$tx)
-            .await?;
+        match run {
+            Some((started, ::sqlx::types::Json(details), deliveries, previous_error)) => {
+                let others = if deliveries > 1 {
+                    let (pending, failed, attempts): (Option<i64>, Option<i64>, Option<i64>) =
+                        ::sqlx::query_as::<$db, _>(
+                            "SELECT SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), \
+                             SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), \
+                             SUM(attempts) FROM deliveries WHERE run_id = $1",
+                        )
+                        .bind($crate::store::DbId(attempt.run_id))
+                        .fetch_one(&mut *$tx)
+                        .await?;
+                    Some((
+                        pending.unwrap_or(0),
+                        failed.unwrap_or(0),
+                        attempts.unwrap_or(0),
+                    ))
+                } else {
+                    None
+                };
+                let (attempts, error, finished) = attempt.on_run(others, previous_error);
+                let ended = finished.map(|(_, at)| at);
+                ::sqlx::query::<$db>(
+                    "UPDATE automation_runs SET attempts = $2, error = $3, \
+                     status = COALESCE($4, status), finished = $5, duration_ms = $6, details = $7 \
+                     WHERE id = $1",
+                )
+                .bind($crate::store::DbId(attempt.run_id))
+                .bind(attempts)
+                .bind(error)
+                .bind(finished.map(|(status, _)| status.as_str()))
+                .bind(ended)
+                .bind(ended.map(|f| (f.0 - started.0).num_milliseconds().max(0)))
+                .bind(::sqlx::types::Json(attempt.details(details)))
+                .execute(&mut *$tx)
+                .await?;
+                finished.map(|(status, _)| status)
+            }
+            None => None,
         }
     }};
 }

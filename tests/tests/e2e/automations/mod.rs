@@ -11,7 +11,8 @@
 //! * [`delivery`]: retries with a stable event id, queued deliveries across
 //!   a crash, pausing after repeated failures and resuming;
 //! * [`postgres`]: two daemons on one PostgreSQL count every span once;
-//! * [`test_endpoint`]: `POST …/test` for saved and unsaved configs.
+//! * [`test_endpoint`]: `POST …/test` for saved and unsaved configs;
+//! * [`windowed`]: windowed threshold alerts, their lifecycle and groups.
 
 mod crud;
 mod delivery;
@@ -20,6 +21,7 @@ mod log_alerts;
 mod postgres;
 mod slack;
 mod test_endpoint;
+mod windowed;
 
 use crate::harness::{DAEMON_KEY, Daemon, Receiver, wait_until, webhook_secret};
 use reqwest::Method;

@@ -271,8 +271,10 @@ async fn results_past_a_cap_fail_with_the_cap_named(backend: Backend) {
         sql: &query.sql,
         views: &query.views,
         project_id,
-        after: 0,
-        upto: i64::MAX,
+        range: herald::store::ConfinedRange::Xact {
+            after: 0,
+            upto: i64::MAX,
+        },
         allowed_functions: herald::export::query::ALLOWED_FUNCTIONS,
         limits,
     };

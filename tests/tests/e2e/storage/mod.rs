@@ -102,8 +102,10 @@ async fn run_confined(
             sql,
             views,
             project_id,
-            after: 0,
-            upto: i64::MAX,
+            range: herald::store::ConfinedRange::Xact {
+                after: 0,
+                upto: i64::MAX,
+            },
             allowed_functions: herald::export::query::ALLOWED_FUNCTIONS,
             limits: QueryLimits {
                 time,

@@ -145,9 +145,11 @@ fn commit_with(automation_id: Uuid, event_id: &str) -> (EvaluationCommit, Uuid) 
             event_type: "logs".into(),
             payload: json!({"details": {"count": 3}}),
             triggered_at: DbTime::now(),
+            action_index: None,
         }],
         failures: FailureUpdate::Keep,
         keep_export_pending: false,
+        windowed: None,
     };
     (commit, run_id)
 }
@@ -324,6 +326,7 @@ async fn a_reserved_export_batch_outlives_failures_and_clears_on_success(backend
         deliveries: Vec::new(),
         failures,
         keep_export_pending: keep,
+        windowed: None,
     };
     for attempt in 1..=2 {
         assert!(

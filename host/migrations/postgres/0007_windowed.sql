@@ -1,0 +1,13 @@
+-- Windowed threshold alerts (mirrored in both flavours).
+
+-- The lifecycle of each group of a windowed alert (state, since when, the
+-- last value, the last notification), as one JSON document written in the
+-- same transaction as the evaluation that moved it. NULL for other kinds.
+ALTER TABLE automation_state ADD COLUMN windowed JSONB;
+
+-- Which of the config's `actions` a notification goes to; NULL: the one
+-- `action` of a log or environment alert.
+ALTER TABLE deliveries ADD COLUMN action_index INTEGER;
+
+-- A run with several notifications finishes when the last one does.
+CREATE INDEX deliveries_by_run ON deliveries (run_id);
