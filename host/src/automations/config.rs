@@ -86,6 +86,10 @@ pub struct LogsConfig {
     pub interval_seconds: u64,
     /// Where to send the notification.
     pub action: Action,
+    /// *Herald*: more destinations beside `action`, each notified,
+    /// retried and recorded on its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
 }
 
 /// An environment alert.
@@ -97,6 +101,9 @@ pub struct EnvironmentConfig {
     pub environment_filter: Vec<String>,
     /// Where to send the notification.
     pub action: Action,
+    /// *Herald*: more destinations beside `action` (see [`LogsConfig`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
 }
 
 /// Which data a retention policy prunes.
@@ -230,24 +237,19 @@ impl AutomationConfig {
     /// retention.
     pub fn actions(&self) -> Vec<ActionAt<'_>> {
         match self {
-            AutomationConfig::Logs(LogsConfig { action, .. })
-            | AutomationConfig::EnvironmentUpdate(EnvironmentConfig { action, .. }) => {
-                vec![ActionAt {
-                    path: "action".into(),
-                    index: None,
-                    action,
-                }]
-            }
-            AutomationConfig::Windowed(c) => c
-                .actions
-                .iter()
-                .enumerate()
-                .map(|(i, action)| ActionAt {
-                    path: format!("actions[{i}]"),
-                    index: Some(i as i32),
-                    action,
-                })
-                .collect(),
+            AutomationConfig::Logs(LogsConfig {
+                action, actions, ..
+            })
+            | AutomationConfig::EnvironmentUpdate(EnvironmentConfig {
+                action, actions, ..
+            }) => std::iter::once(ActionAt {
+                path: "action".into(),
+                index: None,
+                action,
+            })
+            .chain(indexed(actions))
+            .collect(),
+            AutomationConfig::Windowed(c) => indexed(&c.actions).collect(),
             _ => Vec::new(),
         }
     }
@@ -255,16 +257,15 @@ impl AutomationConfig {
     /// Mutable access to the alert destinations, with their paths.
     pub fn actions_mut(&mut self) -> Vec<(String, &mut Action)> {
         match self {
-            AutomationConfig::Logs(LogsConfig { action, .. })
-            | AutomationConfig::EnvironmentUpdate(EnvironmentConfig { action, .. }) => {
-                vec![("action".into(), action)]
-            }
-            AutomationConfig::Windowed(c) => c
-                .actions
-                .iter_mut()
-                .enumerate()
-                .map(|(i, action)| (format!("actions[{i}]"), action))
+            AutomationConfig::Logs(LogsConfig {
+                action, actions, ..
+            })
+            | AutomationConfig::EnvironmentUpdate(EnvironmentConfig {
+                action, actions, ..
+            }) => std::iter::once(("action".to_string(), action))
+                .chain(indexed_mut(actions))
                 .collect(),
+            AutomationConfig::Windowed(c) => indexed_mut(&mut c.actions).collect(),
             _ => Vec::new(),
         }
     }
@@ -308,11 +309,13 @@ impl AutomationConfig {
         match self {
             AutomationConfig::Logs(c) => {
                 check_interval(c.interval_seconds, &format!("{at}.interval_seconds"))?;
+                check_extra_actions(&c.actions, at)?;
                 c.filter().map_err(|e| {
                     ConfigError::new(format!("{at}.btql_filter"), format!("invalid filter: {e}"))
                 })?;
             }
             AutomationConfig::EnvironmentUpdate(c) => {
+                check_extra_actions(&c.actions, at)?;
                 for (i, slug) in c.environment_filter.iter().enumerate() {
                     if slug.trim().is_empty() {
                         return Err(ConfigError::new(
@@ -359,6 +362,37 @@ impl EnvironmentConfig {
         self.environment_filter.is_empty() || self.environment_filter.iter().any(|s| s == slug)
     }
 }
+
+/// `actions[i]`, each at its path with its delivery index.
+fn indexed(actions: &[Action]) -> impl Iterator<Item = ActionAt<'_>> {
+    actions.iter().enumerate().map(|(i, action)| ActionAt {
+        path: format!("actions[{i}]"),
+        index: Some(i as i32),
+        action,
+    })
+}
+
+/// [`indexed`], mutably.
+fn indexed_mut(actions: &mut [Action]) -> impl Iterator<Item = (String, &mut Action)> {
+    actions
+        .iter_mut()
+        .enumerate()
+        .map(|(i, action)| (format!("actions[{i}]"), action))
+}
+
+/// Refuses more than [`MAX_EXTRA_ACTIONS`] extra destinations at `at.actions`.
+fn check_extra_actions(actions: &[Action], at: &str) -> Result<(), ConfigError> {
+    if actions.len() > MAX_EXTRA_ACTIONS {
+        return Err(ConfigError::new(
+            format!("{at}.actions"),
+            format!("may hold at most {MAX_EXTRA_ACTIONS} destinations beside `action`"),
+        ));
+    }
+    Ok(())
+}
+
+/// Most destinations a log or environment alert's `actions` may add.
+pub const MAX_EXTRA_ACTIONS: usize = 9;
 
 /// Deserializes a variant's fields, reporting the failing field's path.
 fn typed<T: serde::de::DeserializeOwned>(fields: &Value, at: &str) -> Result<T, ConfigError> {

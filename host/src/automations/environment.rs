@@ -47,7 +47,7 @@ pub(super) async fn evaluate(
             "prompt_id": event.prompt_id,
             "action": event.action,
         });
-        let (run, delivery) = ev.notification(NotificationRun {
+        let (run, deliveries) = ev.notification(NotificationRun {
             trigger: match ev.trigger {
                 Trigger::Manual => Trigger::Manual,
                 _ => Trigger::Event { at: event.created },
@@ -59,7 +59,7 @@ pub(super) async fn evaluate(
             triggered_at: event.created,
         });
         commit.runs.push(run);
-        commit.deliveries.push(delivery);
+        commit.deliveries.extend(deliveries);
     }
     if commit.runs.is_empty() && ev.trigger == Trigger::Manual {
         let details = json!({"message": "no environment changes since the last run"});

@@ -56,8 +56,11 @@ impl Evaluation<'_> {
         }
     }
 
-    /// A run that queued one notification, and that notification.
-    pub fn notification(&self, run: NotificationRun) -> (NewRun, NewDelivery) {
+    /// A run that queued a notification to each of the alert's
+    /// destinations (its `action`, and Herald's `actions` beside it), and
+    /// those notifications. The first keeps `event_id`; each further one
+    /// adds its action's index (`…_a0`), so every delivery has its own.
+    pub fn notification(&self, run: NotificationRun) -> (NewRun, Vec<NewDelivery>) {
         let NotificationRun {
             trigger,
             matched_rows,
@@ -69,11 +72,28 @@ impl Evaluation<'_> {
         let run_id = Uuid::now_v7();
         let event_type = &self.automation.event_type;
         details["event_id"] = event_id.clone().into();
+        let deliveries: Vec<NewDelivery> = self
+            .config
+            .actions()
+            .into_iter()
+            .map(|at| NewDelivery {
+                id: match at.index {
+                    None => event_id.clone(),
+                    Some(i) => format!("{event_id}_a{i}"),
+                },
+                automation_id: self.id(),
+                run_id,
+                event_type: event_type.clone(),
+                payload: payload.clone(),
+                triggered_at,
+                action_index: at.index,
+            })
+            .collect();
         let run = NewRun {
             id: run_id,
             finished: None,
             matched_rows,
-            deliveries: 1,
+            deliveries: deliveries.len() as i32,
             attempts: 0,
             details,
             ..NewRun::ended(
@@ -84,16 +104,7 @@ impl Evaluation<'_> {
                 DbTime::now(),
             )
         };
-        let delivery = NewDelivery {
-            id: event_id,
-            automation_id: self.id(),
-            run_id,
-            event_type: event_type.clone(),
-            payload,
-            triggered_at,
-            action_index: None,
-        };
-        (run, delivery)
+        (run, deliveries)
     }
 
     /// A manual run that found nothing to send.

@@ -61,7 +61,7 @@ pub(super) async fn evaluate(ev: &Evaluation<'_>, logs: &LogsConfig) -> anyhow::
             .inner
             .payloads
             .logs(ev.project, ev.automation, ev.config, &window, false);
-        let (run, delivery) = ev.notification(NotificationRun {
+        let (run, deliveries) = ev.notification(NotificationRun {
             trigger: ev.trigger,
             matched_rows: Some(count as i64),
             details,
@@ -70,7 +70,7 @@ pub(super) async fn evaluate(ev: &Evaluation<'_>, logs: &LogsConfig) -> anyhow::
             triggered_at: ev.triggered_at(),
         });
         commit.runs.push(run);
-        commit.deliveries.push(delivery);
+        commit.deliveries.extend(deliveries);
         commit.suppressed_until = Some(DbTime(now.0 + interval));
         commit.next_run = commit.suppressed_until;
     } else if ev.trigger == Trigger::Manual {

@@ -239,8 +239,9 @@ pub(crate) use bind_run;
 ///
 /// A run with several notifications (a windowed alert's `actions`) adds
 /// them up: its attempts are theirs together, it ends when the last one
-/// ends, failed if any failed, and `details.destinations[i]` tells each
-/// action's outcome.
+/// ends, failed if any failed. Every delivery writes its own outcome in
+/// `details.destinations`, keyed by its action's path (`action`,
+/// `actions[1]`).
 pub(crate) struct AttemptOnRun<'a> {
     /// The run.
     pub run_id: Uuid,
@@ -268,26 +269,28 @@ impl AttemptOnRun<'_> {
             if let Some(summary) = self.summary {
                 map.insert("summary".into(), summary.into());
             }
-            if let Some(index) = self.action_index.and_then(|i| usize::try_from(i).ok()) {
-                let destinations = map
-                    .entry("destinations")
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Value::Array(list) = destinations {
-                    if list.len() <= index {
-                        list.resize(index + 1, Value::Null);
-                    }
-                    let status = match self.finished {
-                        Some((status, _)) => status.as_str(),
-                        None => "retrying",
-                    };
-                    list[index] = serde_json::json!({
+            let key = match self.action_index {
+                None => "action".to_string(),
+                Some(i) => format!("actions[{i}]"),
+            };
+            let destinations = map
+                .entry("destinations")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Value::Object(destinations) = destinations {
+                let status = match self.finished {
+                    Some((status, _)) => status.as_str(),
+                    None => "retrying",
+                };
+                destinations.insert(
+                    key,
+                    serde_json::json!({
                         "status": status,
                         "attempts": self.attempts,
                         "status_code": self.status_code,
                         "error": self.error,
                         "summary": self.summary,
-                    });
-                }
+                    }),
+                );
             }
         }
         details

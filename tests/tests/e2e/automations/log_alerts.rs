@@ -388,3 +388,59 @@ async fn suppressed_matches_are_carried_over_and_run_once_sends_at_once() {
         "the forgotten match is not counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_alert_notifies_each_of_its_extra_actions() {
+    let receiver = Receiver::start().await;
+    let h = Herald::start(SETTINGS).await;
+    let project = h.project("fan-out").await;
+    let mut config = log_alert("error IS NOT NULL", 600, webhook(&receiver, "/primary"));
+    config["actions"] = json!([webhook(&receiver, "/second"), webhook(&receiver, "/third")]);
+    let alert = h.create(&project, "everywhere", config).await;
+    assert_eq!(alert["config"]["actions"][1]["secret"], "[redacted]");
+    let id = alert["id"].as_str().unwrap();
+    h.insert(&project, json!([{"input": "x", "error": "boom"}]))
+        .await;
+    let mut ids = Vec::new();
+    for path in ["/primary", "/second", "/third"] {
+        let request = wait_for_requests(&receiver, path, 1).await.remove(0);
+        assert!(request.signature_verifies(), "{path}");
+        assert_eq!(request.json()["details"]["count"], 1, "{path}");
+        ids.push(request.header("webhook-id").unwrap().to_owned());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each destination has its own event id");
+    let runs = h
+        .wait_for_runs(id, "the run ends", |runs| {
+            runs.first().is_some_and(|r| r["status"] == "succeeded")
+        })
+        .await;
+    assert_eq!(runs[0]["deliveries"], 3);
+    assert_eq!(runs[0]["attempts"], 3);
+    let destinations = &runs[0]["details"]["destinations"];
+    for key in ["action", "actions[0]", "actions[1]"] {
+        assert_eq!(
+            destinations[key]["status"], "succeeded",
+            "{key}: {destinations}"
+        );
+    }
+    let (status, body) = h
+        .call(
+            Method::POST,
+            "/v1/project_automation",
+            Some(json!({"project_id": project, "name": "bad extra",
+                "config": {"event_type": "logs", "interval_seconds": 60,
+                    "action": webhook(&receiver, "/x"),
+                    "actions": [{"type": "webhook", "url": "not a url"}]}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("config.actions[0]"),
+        "{body}"
+    );
+}

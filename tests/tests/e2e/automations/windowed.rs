@@ -44,6 +44,20 @@ fn above_half() -> Value {
            "notify_on_recovery": true})
 }
 
+/// Creates an alert on `query`'s `error_rate` [`above_half`] into
+/// `actions`; returns its id.
+async fn alert_above_half(
+    h: &Herald,
+    project: &str,
+    name: &str,
+    query: &str,
+    actions: Value,
+) -> String {
+    let config = windowed(query, "error_rate", above_half(), actions);
+    let alert = h.create(project, name, config).await;
+    alert["id"].as_str().unwrap().to_owned()
+}
+
 /// `n` spans, with an error when `failing`, tagged `input`.
 fn spans(n: usize, input: &str, failing: bool) -> Value {
     (0..n)
@@ -88,19 +102,16 @@ async fn fires_once_into_every_action_and_recovers_once(backend: Backend) {
     let receiver = Receiver::start().await;
     let (h, _db) = herald_on(backend).await;
     let project = h.project("windowed").await;
-    let alert = h
-        .create(
-            &project,
-            "error rate",
-            windowed(
-                ERROR_RATE,
-                "error_rate",
-                above_half(),
-                json!([webhook(&receiver, "/a"), webhook(&receiver, "/b")]),
-            ),
-        )
-        .await;
-    let id = alert["id"].as_str().unwrap();
+    let id = alert_above_half(
+        &h,
+        &project,
+        "error rate",
+        ERROR_RATE,
+        json!([webhook(&receiver, "/a"), webhook(&receiver, "/b")]),
+    )
+    .await;
+    let id = id.as_str();
+    let alert = h.get(&format!("/v1/project_automation/{id}")).await;
     assert_eq!(alert["config"]["event_type"], "windowed");
     assert_eq!(alert["config"]["actions"][0]["secret"], "[redacted]");
 
@@ -158,7 +169,10 @@ async fn fires_once_into_every_action_and_recovers_once(backend: Backend) {
     assert_eq!(firing["deliveries"], 2);
     assert_eq!(firing["attempts"], 2);
     assert_eq!(firing["details"]["moves"][0]["previous_state"], "ok");
-    assert_eq!(firing["details"]["destinations"][1]["status_code"], 200);
+    assert_eq!(
+        firing["details"]["destinations"]["actions[1]"]["status_code"],
+        200
+    );
     two_more_evaluations(&h, id).await;
     assert_eq!(receiver.requests_to("/a").len(), 2, "recovered once");
 }
@@ -201,7 +215,37 @@ async fn a_short_breach_stays_pending_and_missing_data_alerts_when_told() {
         .await;
     let empty = empty["id"].as_str().unwrap();
 
+    let reminding = json!({"condition": {"type": "threshold", "operator": "gt", "threshold": 0.5},
+                           "pending_seconds": 0, "no_data_behavior": "keep_last",
+                           "renotify_interval_seconds": 1});
+    h.create(
+        &project,
+        "reminders",
+        windowed(
+            ERROR_RATE,
+            "error_rate",
+            reminding,
+            json!([webhook(&receiver, "/remind")]),
+        ),
+    )
+    .await;
+
     h.insert(&project, spans(2, "q", true)).await;
+    let reminders = wait_for_requests(&receiver, "/remind", 3).await;
+    let first = reminders[0].json();
+    assert_eq!(first["details"]["reminder"], false);
+    for later in &reminders[1..] {
+        let details = &later.json()["details"];
+        assert_eq!(details["state"], "firing");
+        assert_eq!(details["reminder"], true, "{details}");
+        assert!(
+            details["message"]
+                .as_str()
+                .unwrap()
+                .contains("still firing"),
+            "{details}"
+        );
+    }
     let status = h
         .wait_for_status(slow, "pending", |s| s["state"] == "pending")
         .await;
@@ -235,19 +279,15 @@ async fn groups_fire_and_recover_on_their_own(backend: Backend) {
     let query = "SELECT input, \
                  avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END) AS error_rate \
                  FROM spans GROUP BY input";
-    let alert = h
-        .create(
-            &project,
-            "per model",
-            windowed(
-                query,
-                "error_rate",
-                above_half(),
-                json!([webhook(&receiver, "/g")]),
-            ),
-        )
-        .await;
-    let id = alert["id"].as_str().unwrap();
+    let id = alert_above_half(
+        &h,
+        &project,
+        "per model",
+        query,
+        json!([webhook(&receiver, "/g")]),
+    )
+    .await;
+    let id = id.as_str();
     h.insert(&project, spans(2, "model-a", true)).await;
     h.insert(&project, spans(2, "model-b", false)).await;
     let first = wait_for_requests(&receiver, "/g", 1).await.remove(0).json();
@@ -292,31 +332,27 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     bad.respond_with(400, &[]);
     let h = Herald::start(SETTINGS).await;
     let project = h.project("failing").await;
-    let alert = h
-        .create(
-            &project,
-            "two destinations",
-            windowed(
-                ERROR_RATE,
-                "error_rate",
-                above_half(),
-                json!([webhook(&bad, "/bad"), webhook(&good, "/good")]),
-            ),
-        )
-        .await;
-    let id = alert["id"].as_str().unwrap().to_owned();
+    let id = alert_above_half(
+        &h,
+        &project,
+        "two destinations",
+        ERROR_RATE,
+        json!([webhook(&bad, "/bad"), webhook(&good, "/good")]),
+    )
+    .await;
+    let id = id.as_str();
     h.insert(&project, spans(3, "q", true)).await;
     wait_for_requests(&good, "/good", 1).await;
     let runs = h
-        .wait_for_runs(&id, "the run ends failed", |runs| {
+        .wait_for_runs(id, "the run ends failed", |runs| {
             runs.iter().any(|r| r["status"] == "failed")
         })
         .await;
     let run = runs.iter().find(|r| r["status"] == "failed").unwrap();
     let destinations = &run["details"]["destinations"];
-    assert_eq!(destinations[0]["status"], "failed", "{run}");
-    assert_eq!(destinations[0]["status_code"], 400);
-    assert_eq!(destinations[1]["status"], "succeeded", "{run}");
+    assert_eq!(destinations["actions[0]"]["status"], "failed", "{run}");
+    assert_eq!(destinations["actions[0]"]["status_code"], 400);
+    assert_eq!(destinations["actions[1]"]["status"], "succeeded", "{run}");
     assert!(run["error"].as_str().unwrap().contains("400"), "{run}");
     assert_eq!(bad.requests_to("/bad").len(), 1, "a 400 is not retried");
 
@@ -325,12 +361,68 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     let data = h.data.clone();
     drop(h);
     let h = Herald::start_with(SETTINGS, None, data).await;
-    two_more_evaluations(&h, &id).await;
+    two_more_evaluations(&h, id).await;
     assert_eq!(good.requests_to("/good").len(), 1, "no second firing");
-    assert_eq!(h.status(&id).await["state"], "firing");
+    assert_eq!(h.status(id).await["state"], "firing");
     h.insert(&project, spans(10, "q", false)).await;
     let recovered = wait_for_requests(&good, "/good", 2).await.remove(1);
     assert_eq!(recovered.json()["details"]["state"], "recovered");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_on_one_postgres_notify_each_transition_once() {
+    if crate::storage::postgres_url().is_none() {
+        crate::storage::report_skip(
+            "automations::windowed::two_daemons_on_one_postgres_notify_each_transition_once",
+            "HERALD_TEST_SKIP_POSTGRES=1",
+        );
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let receiver = Receiver::start().await;
+    let key: &'static str = Box::leak(herald::sealing::generate_key_text().into_boxed_str());
+    let env = [("HERALD_SECRET_KEY", key)];
+    let start = || {
+        Herald::start_with_env(
+            SETTINGS,
+            Some(&db.url),
+            Arc::new(tempfile::tempdir().unwrap()),
+            &env,
+        )
+    };
+    let one = start().await;
+    let two = start().await;
+    let project = one.project("shared").await;
+    let id = alert_above_half(
+        &one,
+        &project,
+        "error rate",
+        ERROR_RATE,
+        json!([webhook(&receiver, "/w")]),
+    )
+    .await;
+    let id = id.as_str();
+    one.insert(&project, spans(4, "q", true)).await;
+    wait_for_requests(&receiver, "/w", 1).await;
+    two_more_evaluations(&one, id).await;
+    two_more_evaluations(&two, id).await;
+    assert_eq!(
+        receiver.requests_to("/w").len(),
+        1,
+        "fired once between both"
+    );
+    two.insert(&project, spans(8, "q", false)).await;
+    let recovered = wait_for_requests(&receiver, "/w", 2).await.remove(1);
+    assert_eq!(recovered.json()["details"]["state"], "recovered");
+    two_more_evaluations(&one, id).await;
+    two_more_evaluations(&two, id).await;
+    assert_eq!(
+        receiver.requests_to("/w").len(),
+        2,
+        "recovered once between both"
+    );
+    let runs = one.runs(id).await;
+    assert_eq!(runs.len(), 2, "one run per transition: {runs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
