@@ -15,8 +15,9 @@ use super::extract::{JsonBody, OptionalJsonBody, QueryParams, parse_id};
 use super::projects::starting_after;
 use super::{AppState, ObjectList};
 use crate::automations::config::{ExportConfig, RetentionConfig};
-use crate::automations::test_alert::{TestError, TestOutcome};
-use crate::automations::{AutomationConfig, AutomationStatus, RunNowError};
+use crate::automations::test_alert::{TestAsk, TestError, TestOutcome};
+use crate::automations::windowed::backtest;
+use crate::automations::{AutomationConfig, AutomationStatus, ConfigError, RunNowError};
 use crate::plugins::CheckStep;
 use crate::store::{DbTime, Run, StoredAutomation};
 
@@ -37,6 +38,28 @@ pub struct TestOptions {
     /// Send a log alert's test even when no logs match.
     #[serde(default)]
     pub send_on_zero_matches: bool,
+    /// Windowed alerts: how many past evaluations the backtest replays
+    /// (default 60, at most 1000).
+    #[serde(default)]
+    pub backtest_windows: Option<u32>,
+}
+
+impl TestOptions {
+    /// The engine's view of these options; a backtest too long is a 400.
+    fn ask(&self) -> Result<TestAsk, ApiError> {
+        if let Some(windows) = self.backtest_windows
+            && !(1..=backtest::MAX_WINDOWS).contains(&windows)
+        {
+            return Err(super::automations::config_error(ConfigError::new(
+                "backtest_windows",
+                format!("must be between 1 and {}", backtest::MAX_WINDOWS),
+            )));
+        }
+        Ok(TestAsk {
+            send_on_zero_matches: self.send_on_zero_matches,
+            backtest_windows: self.backtest_windows,
+        })
+    }
 }
 
 /// The body of `POST /v1/project_automation/test`: a config not yet saved.
@@ -55,6 +78,9 @@ pub struct TestUnsaved {
     /// Send a log alert's test even when no logs match.
     #[serde(default)]
     pub send_on_zero_matches: bool,
+    /// Windowed alerts: the backtest's length (see [`TestOptions`]).
+    #[serde(default)]
+    pub backtest_windows: Option<u32>,
 }
 
 fn automation_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -138,7 +164,7 @@ pub async fn test_saved(
     }
     let outcome = state
         .automations
-        .test(&stored, &config, options.send_on_zero_matches, true)
+        .test(&stored, &config, options.ask()?, true)
         .await;
     test_answer(outcome)
 }
@@ -224,7 +250,16 @@ pub async fn test_unsaved(
     };
     let outcome = state
         .automations
-        .test(&draft, &config, body.send_on_zero_matches, false)
+        .test(
+            &draft,
+            &config,
+            TestOptions {
+                send_on_zero_matches: body.send_on_zero_matches,
+                backtest_windows: body.backtest_windows,
+            }
+            .ask()?,
+            false,
+        )
         .await;
     test_answer(outcome)
 }

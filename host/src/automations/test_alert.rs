@@ -7,7 +7,8 @@
 //! the caller asks to send on zero matches. An environment alert sends a
 //! sample change (Braintrust cannot test those). A windowed alert runs its
 //! calculation over the current window and sends the value as a test
-//! firing notice to every action. The notification goes
+//! firing notice to every action, and replays its last evaluations (a
+//! backtest: when it would have fired and recovered). The notification goes
 //! straight to the plugin, once, without the outbox or retries: the caller
 //! is waiting for the receiver's answer. A saved automation's test is
 //! recorded as a `test` run.
@@ -20,6 +21,7 @@ use super::Engine;
 use super::config::AutomationConfig;
 use super::delivery::deliver_through;
 use super::payload::{LogWindow, WindowedNotice, human_duration};
+use super::windowed::backtest::{self, Backtest};
 use super::windowed::calculation::calculate;
 use super::windowed::lifecycle::Observation;
 use super::windowed::window_at;
@@ -60,6 +62,20 @@ pub struct TestOutcome {
     /// `status_code`, `summary` or `error`).
     #[schema(value_type = Vec<Object>)]
     pub destinations: Vec<Value>,
+    /// Windowed alerts: when the alert would have fired and recovered over
+    /// its last evaluations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backtest: Option<Backtest>,
+}
+
+/// What the caller asked of a test.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TestAsk {
+    /// Send a log alert's test even when no logs match.
+    pub send_on_zero_matches: bool,
+    /// Windowed alerts: evaluations to replay in the backtest (default
+    /// [`backtest::DEFAULT_WINDOWS`], at most [`backtest::MAX_WINDOWS`]).
+    pub backtest_windows: Option<u32>,
 }
 
 /// Why a test could not run at all.
@@ -79,9 +95,10 @@ impl Engine {
         &self,
         automation: &StoredAutomation,
         config: &AutomationConfig,
-        send_on_zero_matches: bool,
+        ask: TestAsk,
         record: bool,
     ) -> Result<TestOutcome, TestError> {
+        let send_on_zero_matches = ask.send_on_zero_matches;
         let inner = &self.inner;
         let store = &inner.store;
         let started = DbTime::now();
@@ -93,6 +110,7 @@ impl Engine {
         if actions.is_empty() {
             return Err(TestError::NotSupported(config.event_type()));
         }
+        let mut replayed = None;
         let (payload, matched, lead) = match config {
             AutomationConfig::Logs(logs) => {
                 let seconds = logs.interval_seconds.max(MIN_TEST_WINDOW_SECONDS);
@@ -183,6 +201,12 @@ impl Engine {
                 let payload = inner
                     .payloads
                     .windowed(&project, automation, config, &notice, true);
+                let windows = ask.backtest_windows.unwrap_or(backtest::DEFAULT_WINDOWS);
+                replayed = Some(
+                    backtest::backtest(store, project.id, windowed, started, windows)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("the backtest failed: {e}"))?,
+                );
                 let shown = value.map_or_else(|| "no data".to_string(), |v| v.to_string());
                 let lead = format!(
                     "the value is {shown} over the last {} (alerts when {} {})",
@@ -208,6 +232,7 @@ impl Engine {
             message: String::new(),
             run_id: None,
             destinations: Vec::new(),
+            backtest: replayed,
         };
         let status = if matched == Some(0) && !send_on_zero_matches {
             outcome.message = format!(

@@ -17,6 +17,7 @@
 //! calculation that fails is a failed run, and failures in a row pause the
 //! alert like failed deliveries do.
 
+pub mod backtest;
 pub mod calculation;
 pub mod lifecycle;
 pub mod schedule;

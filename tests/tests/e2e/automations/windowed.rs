@@ -426,6 +426,77 @@ async fn two_daemons_on_one_postgres_notify_each_transition_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn test_sends_the_value_and_backtests_the_last_windows() {
+    let receiver = Receiver::start().await;
+    let h = Herald::start(SETTINGS).await;
+    let project = h.project("backtest").await;
+    // Errors four and a half minutes ago; nothing else.
+    let then = (chrono::Utc::now() - chrono::TimeDelta::seconds(270)).to_rfc3339();
+    let failing: Vec<Value> = (0..4)
+        .map(|_| json!({"input": "q", "error": "boom", "created": then}))
+        .collect();
+    h.insert(&project, json!(failing)).await;
+    let mut config = windowed(
+        ERROR_RATE,
+        "error_rate",
+        json!({"condition": {"type": "threshold", "operator": "gt", "threshold": 0.5},
+               "pending_seconds": 0, "no_data_behavior": "resolve",
+               "notify_on_recovery": true}),
+        json!([webhook(&receiver, "/t")]),
+    );
+    config["window"] = json!({"window_seconds": 60, "evaluation_delay_seconds": 0,
+        "schedule": {"type": "interval", "evaluation_interval_seconds": 60}});
+    let alert = h.create(&project, "minutely", config).await;
+    let id = alert["id"].as_str().unwrap();
+    let outcome = h
+        .post(
+            &format!("/v1/project_automation/{id}/test"),
+            json!({"backtest_windows": 10}),
+        )
+        .await;
+    assert_eq!(outcome["sent"], true, "{outcome}");
+    assert_eq!(outcome["destinations"][0]["status_code"], 200);
+    let sent = wait_for_requests(&receiver, "/t", 1).await.remove(0).json();
+    assert_eq!(sent["details"]["is_test"], true);
+    assert_eq!(
+        sent["details"]["state"], "no_data",
+        "the last minute is empty"
+    );
+
+    let backtest = &outcome["backtest"];
+    assert_eq!(backtest["evaluations"], 10, "{backtest}");
+    let notifications = backtest["notifications"].as_array().unwrap();
+    assert_eq!(notifications.len(), 2, "{backtest}");
+    assert_eq!(notifications[0]["state"], "firing");
+    assert_eq!(notifications[0]["value"], 1.0);
+    assert_eq!(notifications[1]["state"], "recovered");
+    let fired = time(&notifications[0]["at"]);
+    let recovered = time(&notifications[1]["at"]);
+    assert_eq!((recovered - fired).num_seconds(), 60);
+    let ago = (chrono::Utc::now() - fired).num_seconds();
+    assert!(
+        (235..=250).contains(&ago),
+        "fired {ago} s ago in the replay"
+    );
+    let points = backtest["series"].as_array().unwrap();
+    assert_eq!(points.len(), 10);
+    assert_eq!(
+        points.iter().filter(|p| p["value"] == 1.0).count(),
+        1,
+        "{backtest}"
+    );
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("/v1/project_automation/{id}/test"),
+            Some(json!({"backtest_windows": 5000})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["path"], "backtest_windows");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_windowed_configs_are_refused_at_their_field() {
     let receiver = Receiver::start().await;
     let h = Herald::start(SETTINGS).await;
