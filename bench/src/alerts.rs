@@ -42,6 +42,9 @@ pub struct AlertsArgs {
     /// created in it and dropped afterwards).
     #[arg(long, env = "HERALD_BENCH_DATABASE_URL")]
     pub postgres_url: Option<String>,
+    /// `--windowed` and its options: the windowed-alert benchmark instead.
+    #[command(flatten)]
+    pub windowed: super::windowed::WindowedArgs,
 }
 
 impl Default for AlertsArgs {
@@ -50,6 +53,7 @@ impl Default for AlertsArgs {
             samples: 40,
             background_rate: 2000,
             postgres_url: std::env::var("HERALD_BENCH_DATABASE_URL").ok(),
+            windowed: super::windowed::WindowedArgs::default(),
         }
     }
 }
@@ -66,6 +70,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 /// JSON: `{"samples":…, "background_rate":…, "sqlite": {…}, "postgres":
 /// {…}}` (`postgres` only when a URL was given).
 pub async fn run(args: AlertsArgs) -> anyhow::Result<Value> {
+    if args.windowed.windowed {
+        return super::windowed::run(args.windowed).await;
+    }
     if args.samples == 0 {
         bail!("--samples must be positive");
     }

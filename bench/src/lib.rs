@@ -13,6 +13,7 @@ mod memory;
 pub mod plugins;
 pub mod retention;
 pub mod scratch_schema;
+pub mod windowed;
 
 use std::time::Duration;
 

@@ -21,7 +21,7 @@ enum Command {
     Plugins(herald_bench::plugins::PluginsArgs),
     /// Span ingest over HTTP into SQLite (and PostgreSQL when configured).
     Ingest(herald_bench::ingest::IngestArgs),
-    /// Alert latency (ingest of a matching span → webhook received) under background load.
+    /// Alert latency (ingest of a matching span → webhook received) under background load; with `--windowed`, 1,000 windowed alerts over a large project: evaluation lag and CPU share.
     Alerts(herald_bench::alerts::AlertsArgs),
     /// Retention purge of 2M of 4M spans on SQLite while ingest goes on: rows/s, memory, ingest p99.
     Retention(herald_bench::retention::RetentionArgs),
