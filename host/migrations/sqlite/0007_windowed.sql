@@ -11,3 +11,15 @@ ALTER TABLE deliveries ADD COLUMN action_index INTEGER;
 
 -- A run with several notifications finishes when the last one does.
 CREATE INDEX deliveries_by_run ON deliveries (run_id);
+
+-- The failure streak and pause of each destination of an automation with
+-- several (its `action` is index -1, `actions[i]` is i): one failing
+-- destination pauses alone while the others go on.
+CREATE TABLE destination_state (
+    automation_id        TEXT NOT NULL REFERENCES automations (id) ON DELETE CASCADE,
+    action_index         INTEGER NOT NULL,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    paused               INTEGER NOT NULL DEFAULT 0,
+    paused_reason        TEXT,
+    PRIMARY KEY (automation_id, action_index)
+);

@@ -45,6 +45,10 @@ pub struct AutomationStatus {
     /// Windowed alerts: the lifecycle of each group.
     #[schema(value_type = Option<Object>)]
     pub windowed: Option<WindowedStatus>,
+    /// Destinations paused on their own (an automation with several pauses
+    /// only the one that keeps failing): `path` (`actions[1]`) and `reason`.
+    #[schema(value_type = Vec<Object>)]
+    pub paused_destinations: Vec<serde_json::Value>,
 }
 
 /// A windowed alert's lifecycle, as `…/status` shows it.
@@ -224,6 +228,18 @@ impl Engine {
             last_checked: state.last_checked,
             watermark: state.watermark,
             windowed,
+            paused_destinations: store
+                .paused_destinations(id)
+                .await?
+                .into_iter()
+                .map(|(index, reason)| {
+                    let path = match index {
+                        -1 => "config.action".to_string(),
+                        i => format!("config.actions[{i}]"),
+                    };
+                    serde_json::json!({"path": path, "reason": reason})
+                })
+                .collect(),
         })
     }
 

@@ -26,7 +26,7 @@ use super::config::{Action, AutomationConfig, ConfigError};
 use super::metrics::DeliveryOutcome;
 use super::{Inner, MAX_IN_FLIGHT, RESCAN_INTERVAL};
 use crate::plugins::{AlertRequest, CallReport, Delivery};
-use crate::store::{AttemptOutcome, DbTime, QueuedDelivery, RunTrigger, StoreError};
+use crate::store::{AttemptOutcome, DbTime, PauseScope, QueuedDelivery, RunTrigger, StoreError};
 
 /// How long a shutting-down worker waits for attempts in flight.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
@@ -99,7 +99,7 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
     };
     let attempt_number = delivery.attempts + 1;
     let started = Instant::now();
-    let (plugin, outcome) = match send(inner, &delivery, attempt_number as u32).await {
+    let (plugin, outcome, scope) = match send(inner, &delivery, attempt_number as u32).await {
         Ok(result) => result,
         Err(error) => (
             "unknown".to_string(),
@@ -107,6 +107,7 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
                 error: error.to_string(),
                 status_code: None,
             },
+            PauseScope::Automation,
         ),
     };
     let took = started.elapsed();
@@ -126,7 +127,7 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
     };
     let recorded = match inner
         .store
-        .record_attempt(&delivery, &inner.owner, &outcome, pause_after)
+        .record_attempt(&delivery, &inner.owner, &outcome, pause_after, scope)
         .await
     {
         Ok(Some(recorded)) => recorded,
@@ -194,20 +195,31 @@ async fn attempt(inner: &Inner, delivery: QueuedDelivery) {
     }
     if recorded.paused {
         metrics.paused();
-        tracing::warn!(
-            automation_id = %delivery.automation_id,
-            failures = inner.settings.pause_after_failures,
-            "automation paused after failed deliveries in a row; POST …/resume to restart it"
-        );
+        match scope {
+            PauseScope::Automation => tracing::warn!(
+                automation_id = %delivery.automation_id,
+                failures = inner.settings.pause_after_failures,
+                "automation paused after failed deliveries in a row; POST …/resume to restart it"
+            ),
+            PauseScope::Destination => tracing::warn!(
+                automation_id = %delivery.automation_id,
+                action_index = delivery.action_index,
+                failures = inner.settings.pause_after_failures,
+                "destination paused after failed deliveries in a row (the automation's other \
+                 destinations go on); POST …/resume to restart it"
+            ),
+        }
     }
 }
 
-/// Calls the action's plugin; returns its name and the outcome.
+/// Calls the action's plugin; returns its name, the outcome, and whose
+/// failure streak it counts in (the destination's, when the automation has
+/// several).
 async fn send(
     inner: &Inner,
     delivery: &QueuedDelivery,
     attempt: u32,
-) -> Result<(String, AttemptOutcome), StoreError> {
+) -> Result<(String, AttemptOutcome, PauseScope), StoreError> {
     let automation = inner.store.automation(delivery.automation_id).await?;
     let config = match AutomationConfig::parse(&automation.config.0, "config") {
         Ok(config) => config,
@@ -218,6 +230,7 @@ async fn send(
                     error: format!("the automation's config is no longer valid: {error}"),
                     status_code: None,
                 },
+                PauseScope::Automation,
             ));
         }
     };
@@ -231,9 +244,15 @@ async fn send(
                 },
                 status_code: None,
             },
+            PauseScope::Automation,
         ));
     };
     let action = at.action;
+    let scope = if config.actions().len() > 1 {
+        PauseScope::Destination
+    } else {
+        PauseScope::Automation
+    };
     let request = AlertRequest {
         event_id: delivery.id.clone(),
         event_type: delivery.event_type.clone(),
@@ -252,6 +271,7 @@ async fn send(
                     error: format!("{}: {}", error.path, error.message),
                     status_code: None,
                 },
+                scope,
             ));
         }
     };
@@ -300,7 +320,7 @@ async fn send(
             }
         }
     };
-    Ok((action.plugin.clone(), outcome))
+    Ok((action.plugin.clone(), outcome, scope))
 }
 
 /// Delivers `request` through `action` (at `path` in the config, e.g.

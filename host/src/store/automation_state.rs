@@ -140,6 +140,10 @@ pub struct AlertWatch {
     pub paused: bool,
 }
 
+/// Un-pauses every destination of automation `$1` and forgets their
+/// failure streaks (with `…/resume` and `…/reset_state`).
+const RESUME_DESTINATIONS_SQL: &str = "DELETE FROM destination_state WHERE automation_id = $1";
+
 const STATE_COLUMNS: &str = "automation_id, next_run, lease_owner, lease_expires, watermark, \
      window_start, suppressed_until, consecutive_failures, paused, paused_reason, last_checked, \
      export_pending_upto, export_pending_started, windowed";
@@ -471,17 +475,37 @@ impl Store {
         let sql = "UPDATE automation_state SET paused = $2, paused_reason = NULL, \
                    consecutive_failures = 0 WHERE automation_id = $1";
         dispatch!(self, |pool, DB| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query::<DB>(sql)
                 .bind(DbId(id))
                 .bind(false)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if done == 0 {
                 return Err(StoreError::not_found("project_automation", id));
             }
+            sqlx::query::<DB>(RESUME_DESTINATIONS_SQL)
+                .bind(DbId(id))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// The destinations of automation `id` paused on their own: each
+    /// one's `action_index` (-1: its `action`) and why.
+    pub async fn paused_destinations(&self, id: Uuid) -> Result<Vec<(i32, String)>, StoreError> {
+        let sql = "SELECT action_index, COALESCE(paused_reason, '') FROM destination_state \
+                   WHERE automation_id = $1 AND paused = $2 ORDER BY action_index";
+        Ok(dispatch!(self, |pool, DB| {
+            sqlx::query_as::<DB, (i32, String)>(sql)
+                .bind(DbId(id))
+                .bind(true)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// Forgets suppression, carried-over matches, failures and pause: the
@@ -497,18 +521,24 @@ impl Store {
                    window_start = $4, next_run = $5, export_pending_upto = NULL, \
                    export_pending_started = NULL, windowed = NULL WHERE automation_id = $1";
         dispatch!(self, |pool, DB| {
+            let mut tx = pool.begin().await?;
             let done = sqlx::query::<DB>(sql)
                 .bind(DbId(id))
                 .bind(false)
                 .bind(watermark)
                 .bind(DbTime::now())
                 .bind(next_run)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if done == 0 {
                 return Err(StoreError::not_found("project_automation", id));
             }
+            sqlx::query::<DB>(RESUME_DESTINATIONS_SQL)
+                .bind(DbId(id))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
         });
         Ok(())
     }

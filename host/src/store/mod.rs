@@ -83,7 +83,7 @@ pub use environments::EnvironmentEvent;
 pub use export::BatchBounds;
 pub use json_text::JsonText;
 pub use model::*;
-pub use outbox::{AttemptOutcome, NewDelivery, QueuedDelivery};
+pub use outbox::{AttemptOutcome, NewDelivery, PauseScope, QueuedDelivery};
 pub use projects::ListParams;
 pub use query::EventQuery;
 pub use runs::{NewRun, Run, RunStatus, RunTrigger};

@@ -114,10 +114,21 @@ pub enum AttemptOutcome {
     },
 }
 
+/// Whose failure streak a delivery counts in, and what its failures pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseScope {
+    /// The automation's: it has one destination, and pausing it pauses that.
+    Automation,
+    /// The delivery's destination (`action_index`): the automation has
+    /// several, and the others go on while this one is paused.
+    Destination,
+}
+
 /// What recording an attempt changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecorded {
-    /// The automation was paused by this failure.
+    /// The automation (or, in [`PauseScope::Destination`], the
+    /// destination) was paused by this failure.
     pub paused: bool,
     /// The run's final status, when this attempt ended it (a run with
     /// several notifications ends with the last).
@@ -138,6 +149,9 @@ impl Store {
                           ON s.automation_id = d.automation_id \
                           WHERE d.status = 'pending' AND d.next_attempt <= $1 AND s.paused = $2 \
                           AND (d.lease_owner IS NULL OR d.lease_expires < $1) \
+                          AND NOT EXISTS (SELECT 1 FROM destination_state p \
+                          WHERE p.automation_id = d.automation_id \
+                          AND p.action_index = COALESCE(d.action_index, -1) AND p.paused <> $2) \
                           ORDER BY d.next_attempt LIMIT $3";
         let claim = "UPDATE deliveries SET lease_owner = $2, lease_expires = $3 \
                      WHERE id = $1 AND status = 'pending' \
@@ -183,7 +197,10 @@ impl Store {
         let sql = "SELECT MIN(CASE WHEN d.lease_expires IS NOT NULL AND d.lease_expires > \
                    d.next_attempt THEN d.lease_expires ELSE d.next_attempt END) \
                    FROM deliveries d JOIN automation_state s \
-                   ON s.automation_id = d.automation_id WHERE d.status = 'pending' AND s.paused = $1";
+                   ON s.automation_id = d.automation_id WHERE d.status = 'pending' AND s.paused = $1 \
+                   AND NOT EXISTS (SELECT 1 FROM destination_state p \
+                   WHERE p.automation_id = d.automation_id \
+                   AND p.action_index = COALESCE(d.action_index, -1) AND p.paused <> $1)";
         Ok(dispatch!(self, |pool, DB| {
             sqlx::query_scalar::<DB, Option<DbTime>>(sql)
                 .bind(false)
@@ -214,6 +231,7 @@ impl Store {
         owner: &str,
         outcome: &AttemptOutcome,
         pause_after: u32,
+        scope: PauseScope,
     ) -> Result<Option<AttemptRecorded>, StoreError> {
         let now = DbTime::now();
         let attempts = delivery.attempts + 1;
@@ -248,15 +266,44 @@ impl Store {
         let update_delivery = "UPDATE deliveries SET status = $3, attempts = $4, \
              next_attempt = $5, last_error = $6, last_status_code = $7, finished = $8, \
              lease_owner = NULL, lease_expires = NULL WHERE id = $1 AND lease_owner = $2";
-        let streak_sql = if error.is_some() {
-            "UPDATE automation_state SET consecutive_failures = consecutive_failures + 1 \
-             WHERE automation_id = $1 RETURNING consecutive_failures"
-        } else {
-            "UPDATE automation_state SET consecutive_failures = 0 \
-             WHERE automation_id = $1 RETURNING consecutive_failures"
+        // The failure streak and the pause are the automation's, or, for an
+        // automation with several destinations, this destination's own.
+        let destination = match scope {
+            PauseScope::Automation => None,
+            PauseScope::Destination => Some(delivery.action_index.unwrap_or(-1)),
         };
-        let pause_sql = "UPDATE automation_state SET paused = $2, paused_reason = $3 \
-                         WHERE automation_id = $1 AND paused = $4";
+        let streak_sql = match (destination, error.is_some()) {
+            (None, true) => {
+                "UPDATE automation_state SET consecutive_failures = consecutive_failures + 1 \
+                 WHERE automation_id = $1 RETURNING consecutive_failures"
+            }
+            (None, false) => {
+                "UPDATE automation_state SET consecutive_failures = 0 \
+                 WHERE automation_id = $1 RETURNING consecutive_failures"
+            }
+            (Some(_), true) => {
+                "INSERT INTO destination_state (automation_id, action_index, \
+                 consecutive_failures, paused) VALUES ($1, $2, 1, $3) \
+                 ON CONFLICT (automation_id, action_index) DO UPDATE SET \
+                 consecutive_failures = destination_state.consecutive_failures + 1 \
+                 RETURNING consecutive_failures"
+            }
+            (Some(_), false) => {
+                "UPDATE destination_state SET consecutive_failures = 0 \
+                 WHERE automation_id = $1 AND action_index = $2 AND paused = $3 \
+                 RETURNING consecutive_failures"
+            }
+        };
+        let pause_sql = match destination {
+            None => {
+                "UPDATE automation_state SET paused = $2, paused_reason = $3 \
+                 WHERE automation_id = $1 AND paused = $4"
+            }
+            Some(_) => {
+                "UPDATE destination_state SET paused = $2, paused_reason = $3 \
+                 WHERE automation_id = $1 AND paused = $4 AND action_index = $5"
+            }
+        };
         let status_code_i32 = status_code.map(i32::from);
         let on_run = AttemptOnRun {
             run_id: delivery.run_id,
@@ -289,10 +336,12 @@ impl Store {
                 return Ok(None);
             }
             let run_finished = record_attempt_on_run!(tx, DB, &on_run);
-            let streak: Option<i32> = sqlx::query_scalar::<DB, i32>(streak_sql)
-                .bind(DbId(delivery.automation_id))
-                .fetch_optional(&mut *tx)
-                .await?;
+            let mut streak_query =
+                sqlx::query_scalar::<DB, i32>(streak_sql).bind(DbId(delivery.automation_id));
+            if let Some(index) = destination {
+                streak_query = streak_query.bind(index).bind(false);
+            }
+            let streak: Option<i32> = streak_query.fetch_optional(&mut *tx).await?;
             let mut paused = false;
             if let (Some(streak), Some(error)) = (streak, error)
                 && pause_after > 0
@@ -301,15 +350,15 @@ impl Store {
                 let reason = format!(
                     "paused after {streak} failed delivery attempts in a row; last error: {error}"
                 );
-                paused = sqlx::query::<DB>(pause_sql)
+                let mut pause = sqlx::query::<DB>(pause_sql)
                     .bind(DbId(delivery.automation_id))
                     .bind(true)
                     .bind(reason)
-                    .bind(false)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                    == 1;
+                    .bind(false);
+                if let Some(index) = destination {
+                    pause = pause.bind(index);
+                }
+                paused = pause.execute(&mut *tx).await?.rows_affected() == 1;
             }
             tx.commit().await?;
             Some(AttemptRecorded {

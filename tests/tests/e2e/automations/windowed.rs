@@ -356,6 +356,47 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     assert!(run["error"].as_str().unwrap().contains("400"), "{run}");
     assert_eq!(bad.requests_to("/bad").len(), 1, "a 400 is not retried");
 
+    // A destination that keeps failing pauses alone (SETTINGS pauses after
+    // 5 in a row): the alert keeps evaluating and the good one keeps
+    // receiving. Six groups fire at once (`q` from above and five new
+    // ones): six failures in a row for `bad`.
+    let fan = "SELECT input, avg(CASE WHEN error IS NULL THEN 0.0 ELSE 1.0 END) AS error_rate \
+               FROM spans GROUP BY input";
+    let grouped = alert_above_half(
+        &h,
+        &project,
+        "five groups",
+        fan,
+        json!([webhook(&bad, "/fan-bad"), webhook(&good, "/fan-good")]),
+    )
+    .await;
+    let events: Vec<Value> = (0..5)
+        .map(|g| json!({"input": format!("g{g}"), "error": "boom"}))
+        .collect();
+    h.insert(&project, json!(events)).await;
+    let status = h
+        .wait_for_status(&grouped, "a destination paused", |s| {
+            s["paused_destinations"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        })
+        .await;
+    assert_eq!(
+        status["paused_destinations"][0]["path"],
+        "config.actions[0]"
+    );
+    assert_ne!(
+        status["state"], "paused",
+        "the alert itself goes on: {status}"
+    );
+    assert_eq!(wait_for_requests(&good, "/fan-good", 6).await.len(), 6);
+    h.post(
+        &format!("/v1/project_automation/{grouped}/resume"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(h.status(&grouped).await["paused_destinations"], json!([]));
+
     // Restart mid-firing: the lifecycle is in the database, so nothing is
     // notified again; the recovery still is, once.
     let data = h.data.clone();

@@ -5,6 +5,7 @@
 //! records the attempt.
 
 use chrono::TimeDelta;
+use herald::store::PauseScope;
 use herald::store::outbox::AttemptOutcome;
 use herald::store::{
     AutomationWrite, DbTime, EvaluationCommit, FailureUpdate, NewDelivery, NewRun, RunStatus,
@@ -233,7 +234,7 @@ async fn the_outbox_is_claimed_once_and_failures_pause(backend: Backend) {
         next_attempt: later(-1),
     };
     let recorded = store
-        .record_attempt(&claimed[0], "daemon-a", &retry, 2)
+        .record_attempt(&claimed[0], "daemon-a", &retry, 2, PauseScope::Automation)
         .await
         .unwrap()
         .expect("lease held");
@@ -247,7 +248,7 @@ async fn the_outbox_is_claimed_once_and_failures_pause(backend: Backend) {
     };
     assert!(
         store
-            .record_attempt(&claimed[0], "daemon-a", &failed, 2)
+            .record_attempt(&claimed[0], "daemon-a", &failed, 2, PauseScope::Automation)
             .await
             .unwrap()
             .is_none(),
@@ -263,7 +264,7 @@ async fn the_outbox_is_claimed_once_and_failures_pause(backend: Backend) {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].attempts, 1);
     let recorded = store
-        .record_attempt(&claimed[0], "daemon-b", &failed, 2)
+        .record_attempt(&claimed[0], "daemon-b", &failed, 2, PauseScope::Automation)
         .await
         .unwrap()
         .unwrap();
