@@ -177,10 +177,11 @@ async fn fires_once_into_every_action_and_recovers_once(backend: Backend) {
     assert_eq!(receiver.requests_to("/a").len(), 2, "recovered once");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_short_breach_stays_pending_and_missing_data_alerts_when_told() {
+both_backends!(a_short_breach_stays_pending_and_missing_data_alerts_when_told);
+
+async fn a_short_breach_stays_pending_and_missing_data_alerts_when_told(backend: Backend) {
     let receiver = Receiver::start().await;
-    let h = Herald::start(SETTINGS).await;
+    let (h, _db) = herald_on(backend).await;
     let project = h.project("pending").await;
     let patient = json!({"condition": {"type": "threshold", "operator": "gte", "threshold": 0.5},
                          "pending_seconds": 3600, "no_data_behavior": "keep_last"});
@@ -325,12 +326,15 @@ async fn groups_fire_and_recover_on_their_own(backend: Backend) {
     assert_eq!(receiver.requests_to("/g").len(), 3);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repeat() {
+both_backends!(a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repeat);
+
+async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repeat(
+    backend: Backend,
+) {
     let good = Receiver::start().await;
     let bad = Receiver::start().await;
     bad.respond_with(400, &[]);
-    let h = Herald::start(SETTINGS).await;
+    let (h, db) = herald_on(backend).await;
     let project = h.project("failing").await;
     let id = alert_above_half(
         &h,
@@ -401,7 +405,7 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     // notified again; the recovery still is, once.
     let data = h.data.clone();
     drop(h);
-    let h = Herald::start_with(SETTINGS, None, data).await;
+    let h = Herald::start_with(SETTINGS, Some(&db.url), data).await;
     two_more_evaluations(&h, id).await;
     assert_eq!(good.requests_to("/good").len(), 1, "no second firing");
     assert_eq!(h.status(id).await["state"], "firing");
