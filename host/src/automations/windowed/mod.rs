@@ -14,8 +14,9 @@
 //!
 //! A run is recorded when a group changes state or something is notified
 //! (and for every manual run), with the value and each group's move; a
-//! calculation that fails is a failed run, and failures in a row pause the
-//! alert like failed deliveries do.
+//! calculation that fails is a failed run, and `pause_after_failures` of
+//! them in a row pause the alert (counted in its own state, apart from the
+//! delivery failure streak).
 
 pub mod backtest;
 pub mod calculation;
@@ -50,6 +51,16 @@ pub struct WindowedState {
     /// See `window_start`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_end: Option<DbTime>,
+    /// Calculations that failed in a row. Kept apart from the automation's
+    /// delivery failure streak, so that a successful evaluation does not
+    /// wipe the streak of a destination that keeps failing, nor a
+    /// delivered notification the streak of a calculation that does.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calculation_failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl WindowedState {
@@ -165,6 +176,7 @@ pub(super) async fn evaluate(
         ..EvaluationCommit::next(state.watermark, state.window_start, now)
     };
     let threshold = config.threshold();
+    let previous = WindowedState::from_stored(state.windowed.as_ref().map(|j| &j.0));
     let calculated = match calculate(
         &inner.store,
         ev.project.id,
@@ -178,17 +190,21 @@ pub(super) async fn evaluate(
         Ok(calculated) => calculated,
         Err(error) => {
             let message = format!("the calculation failed: {error}");
-            tracing::warn!(automation_id = %ev.id(), error = %error, "windowed alert calculation failed");
-            commit.failures = match inner.settings.pause_after_failures {
-                0 => FailureUpdate::Keep,
-                pause_after => FailureUpdate::Failed {
-                    reason: format!(
-                        "windowed alert failed {} times in a row: {message}",
-                        state.consecutive_failures + 1
-                    ),
-                    pause_after,
-                },
-            };
+            let failures = previous.calculation_failures + 1;
+            tracing::warn!(automation_id = %ev.id(), failures, error = %error, "windowed alert calculation failed");
+            // Pauses once the calculation has failed `pause_after_failures`
+            // times in a row (the streak kept in the alert's own state).
+            let pause_after = inner.settings.pause_after_failures;
+            if pause_after > 0 && failures >= pause_after {
+                commit.failures = FailureUpdate::Failed {
+                    reason: format!("the calculation failed {failures} times in a row: {message}"),
+                    pause_after: 1,
+                };
+            }
+            commit.windowed = Some(serde_json::to_value(WindowedState {
+                calculation_failures: failures,
+                ..previous
+            })?);
             commit.runs.push(NewRun {
                 error: Some(message),
                 details: json!({"window_start": start, "window_end": end}),
@@ -203,9 +219,6 @@ pub(super) async fn evaluate(
             return Ok(Verdict::Commit(commit));
         }
     };
-    if state.consecutive_failures > 0 {
-        commit.failures = FailureUpdate::Reset;
-    }
     let previous = WindowedState::from_stored(state.windowed.as_ref().map(|j| &j.0));
     let stepped = step_all(config, &previous.groups, &calculated, now);
     let run_id = Uuid::now_v7();
@@ -273,6 +286,7 @@ pub(super) async fn evaluate(
         groups: stepped.records,
         window_start: Some(start),
         window_end: Some(end),
+        calculation_failures: 0,
     })?);
     Ok(Verdict::Commit(commit))
 }

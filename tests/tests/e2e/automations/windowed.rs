@@ -401,6 +401,42 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     .await;
     assert_eq!(h.status(&grouped).await["paused_destinations"], json!([]));
 
+    // With one destination the streak is the alert's: reminders that keep
+    // failing pause it, although every evaluation in between succeeds.
+    let reminding = json!({"condition": {"type": "threshold", "operator": "gt", "threshold": 0.5},
+                           "pending_seconds": 0, "no_data_behavior": "keep_last",
+                           "renotify_interval_seconds": 1});
+    let lonely = h
+        .create(
+            &project,
+            "one dead destination",
+            windowed(
+                ERROR_RATE,
+                "error_rate",
+                reminding,
+                json!([webhook(&bad, "/lonely")]),
+            ),
+        )
+        .await;
+    let lonely = lonely["id"].as_str().unwrap();
+    let status = h
+        .wait_for_status(lonely, "paused by failed reminders", |s| {
+            s["state"] == "paused"
+        })
+        .await;
+    assert!(
+        status["paused_reason"]
+            .as_str()
+            .unwrap()
+            .contains("in a row"),
+        "{status}"
+    );
+    assert_eq!(
+        bad.requests_to("/lonely").len(),
+        5,
+        "paused at the fifth failure"
+    );
+
     // Restart mid-firing: the lifecycle is in the database, so nothing is
     // notified again; the recovery still is, once.
     let data = h.data.clone();
