@@ -58,6 +58,14 @@ async fn alert_above_half(
     alert["id"].as_str().unwrap().to_owned()
 }
 
+/// [`above_half`], with a reminder every second while firing.
+fn reminding_every_second() -> Value {
+    let mut policy = above_half();
+    policy["renotify_interval_seconds"] = json!(1);
+    policy.as_object_mut().unwrap().remove("notify_on_recovery");
+    policy
+}
+
 /// `n` spans, with an error when `failing`, tagged `input`.
 fn spans(n: usize, input: &str, failing: bool) -> Value {
     (0..n)
@@ -216,20 +224,14 @@ async fn a_short_breach_stays_pending_and_missing_data_alerts_when_told(backend:
         .await;
     let empty = empty["id"].as_str().unwrap();
 
-    let reminding = json!({"condition": {"type": "threshold", "operator": "gt", "threshold": 0.5},
-                           "pending_seconds": 0, "no_data_behavior": "keep_last",
-                           "renotify_interval_seconds": 1});
-    h.create(
-        &project,
-        "reminders",
-        windowed(
-            ERROR_RATE,
-            "error_rate",
-            reminding,
-            json!([webhook(&receiver, "/remind")]),
-        ),
-    )
-    .await;
+    let reminders = json!([webhook(&receiver, "/remind")]);
+    let config = windowed(
+        ERROR_RATE,
+        "error_rate",
+        reminding_every_second(),
+        reminders,
+    );
+    h.create(&project, "reminders", config).await;
 
     h.insert(&project, spans(2, "q", true)).await;
     let reminders = wait_for_requests(&receiver, "/remind", 3).await;
@@ -403,21 +405,9 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
 
     // With one destination the streak is the alert's: reminders that keep
     // failing pause it, although every evaluation in between succeeds.
-    let reminding = json!({"condition": {"type": "threshold", "operator": "gt", "threshold": 0.5},
-                           "pending_seconds": 0, "no_data_behavior": "keep_last",
-                           "renotify_interval_seconds": 1});
-    let lonely = h
-        .create(
-            &project,
-            "one dead destination",
-            windowed(
-                ERROR_RATE,
-                "error_rate",
-                reminding,
-                json!([webhook(&bad, "/lonely")]),
-            ),
-        )
-        .await;
+    let dead = json!([webhook(&bad, "/lonely")]);
+    let config = windowed(ERROR_RATE, "error_rate", reminding_every_second(), dead);
+    let lonely = h.create(&project, "one dead destination", config).await;
     let lonely = lonely["id"].as_str().unwrap();
     let status = h
         .wait_for_status(lonely, "paused by failed reminders", |s| {
