@@ -94,14 +94,22 @@ async fn two_more_evaluations(h: &Herald, id: &str) {
 
 /// A daemon on `backend`, and the database it keeps.
 async fn herald_on(backend: Backend) -> (Herald, TestDb) {
+    herald_on_with(backend, SETTINGS).await
+}
+
+/// [`herald_on`] with `settings`.
+async fn herald_on_with(backend: Backend, settings: &str) -> (Herald, TestDb) {
     let db = TestDb::new(backend).await;
-    let h = Herald::start_with(
-        SETTINGS,
-        Some(&db.url),
-        Arc::new(tempfile::tempdir().unwrap()),
-    )
-    .await;
+    let data = Arc::new(tempfile::tempdir().unwrap());
+    let h = Herald::start_with(settings, Some(&db.url), data).await;
     (h, db)
+}
+
+/// [`SETTINGS`] with the shortest lease: a daemon killed while it holds
+/// one (mid-evaluation) keeps its automation from the next daemon until
+/// the lease expires, 120 s by default.
+fn short_lease() -> String {
+    format!("{SETTINGS}lease_seconds = 5\n")
 }
 
 both_backends!(fires_once_into_every_action_and_recovers_once);
@@ -336,7 +344,8 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     let good = Receiver::start().await;
     let bad = Receiver::start().await;
     bad.respond_with(400, &[]);
-    let (h, db) = herald_on(backend).await;
+    let settings = short_lease();
+    let (h, db) = herald_on_with(backend, &settings).await;
     let project = h.project("failing").await;
     let id = alert_above_half(
         &h,
@@ -428,10 +437,11 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     );
 
     // Restart mid-firing: the lifecycle is in the database, so nothing is
-    // notified again; the recovery still is, once.
+    // notified again; the recovery still is, once. (A kill that lands
+    // mid-evaluation leaves that lease to expire first: 5 s here.)
     let data = h.data.clone();
     drop(h);
-    let h = Herald::start_with(SETTINGS, Some(&db.url), data).await;
+    let h = Herald::start_with(&settings, Some(&db.url), data).await;
     two_more_evaluations(&h, id).await;
     assert_eq!(good.requests_to("/good").len(), 1, "no second firing");
     assert_eq!(h.status(id).await["state"], "firing");
