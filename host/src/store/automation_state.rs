@@ -142,7 +142,8 @@ pub struct AlertWatch {
 
 /// Un-pauses every destination of automation `$1` and forgets their
 /// failure streaks (with `…/resume` and `…/reset_state`).
-const RESUME_DESTINATIONS_SQL: &str = "DELETE FROM destination_state WHERE automation_id = $1";
+pub(super) const RESUME_DESTINATIONS_SQL: &str =
+    "DELETE FROM destination_state WHERE automation_id = $1";
 
 const STATE_COLUMNS: &str = "automation_id, next_run, lease_owner, lease_expires, watermark, \
      window_start, suppressed_until, consecutive_failures, paused, paused_reason, last_checked, \

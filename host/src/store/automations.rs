@@ -327,6 +327,11 @@ impl Store {
         let description = description.unwrap_or(current.description.as_deref());
         let (event_type, config) = config.unwrap_or((&current.event_type, &current.config.0));
         let reset = event_type != current.event_type;
+        // A destination's own pause belongs to the destination at its index:
+        // when the destinations change, the indexes no longer name them.
+        let destinations_changed = ["action", "actions"]
+            .iter()
+            .any(|key| current.config.0.get(key) != config.get(key));
         let update = "UPDATE automations SET name = $1, description = $2, event_type = $3, \
                       config = $4 WHERE id = $5";
         let reset_sql = "UPDATE automation_state SET next_run = $2, lease_owner = NULL, \
@@ -356,6 +361,12 @@ impl Store {
                     .bind(watermark)
                     .bind(DbTime::now())
                     .bind(false)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if reset || destinations_changed {
+                sqlx::query::<DB>(super::automation_state::RESUME_DESTINATIONS_SQL)
+                    .bind(DbId(id))
                     .execute(&mut *tx)
                     .await?;
             }

@@ -405,6 +405,36 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
         "the alert itself goes on: {status}"
     );
     assert_eq!(wait_for_requests(&good, "/fan-good", 6).await.len(), 6);
+    // Reordered destinations are other destinations at those indexes: the
+    // pause is forgotten, and the bad one, now second, pauses on its own.
+    let reordered = windowed(
+        fan,
+        "error_rate",
+        above_half(),
+        json!([webhook(&good, "/fan-good"), webhook(&bad, "/fan-bad")]),
+    );
+    h.ok(
+        Method::PATCH,
+        &format!("/v1/project_automation/{grouped}"),
+        Some(json!({"config": reordered})),
+    )
+    .await;
+    assert_eq!(h.status(&grouped).await["paused_destinations"], json!([]));
+    let events: Vec<Value> = (5..11)
+        .map(|g| json!({"input": format!("g{g}"), "error": "boom"}))
+        .collect();
+    h.insert(&project, json!(events)).await;
+    let status = h
+        .wait_for_status(&grouped, "the second destination paused", |s| {
+            s["paused_destinations"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        })
+        .await;
+    assert_eq!(
+        status["paused_destinations"][0]["path"],
+        "config.actions[1]"
+    );
     h.post(
         &format!("/v1/project_automation/{grouped}/resume"),
         json!({}),
@@ -445,7 +475,8 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     two_more_evaluations(&h, id).await;
     assert_eq!(good.requests_to("/good").len(), 1, "no second firing");
     assert_eq!(h.status(id).await["state"], "firing");
-    h.insert(&project, spans(10, "q", false)).await;
+    // 14 errors so far: 30 good spans bring the rate under half.
+    h.insert(&project, spans(30, "q", false)).await;
     let recovered = wait_for_requests(&good, "/good", 2).await.remove(1);
     assert_eq!(recovered.json()["details"]["state"], "recovered");
 }
