@@ -66,6 +66,26 @@ fn reminding_every_second() -> Value {
     policy
 }
 
+/// Inserts one failing span in each new group `g<i>` of `range` and waits
+/// until alert `id` has a destination paused; returns its status.
+async fn fail_new_groups(
+    h: &Herald,
+    project: &str,
+    id: &str,
+    range: std::ops::Range<usize>,
+) -> Value {
+    let events: Vec<Value> = range
+        .map(|g| json!({"input": format!("g{g}"), "error": "boom"}))
+        .collect();
+    h.insert(project, json!(events)).await;
+    h.wait_for_status(id, "a destination paused", |s| {
+        s["paused_destinations"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    })
+    .await
+}
+
 /// `n` spans, with an error when `failing`, tagged `input`.
 fn spans(n: usize, input: &str, failing: bool) -> Value {
     (0..n)
@@ -385,17 +405,7 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
         json!([webhook(&bad, "/fan-bad"), webhook(&good, "/fan-good")]),
     )
     .await;
-    let events: Vec<Value> = (0..5)
-        .map(|g| json!({"input": format!("g{g}"), "error": "boom"}))
-        .collect();
-    h.insert(&project, json!(events)).await;
-    let status = h
-        .wait_for_status(&grouped, "a destination paused", |s| {
-            s["paused_destinations"]
-                .as_array()
-                .is_some_and(|p| !p.is_empty())
-        })
-        .await;
+    let status = fail_new_groups(&h, &project, &grouped, 0..5).await;
     assert_eq!(
         status["paused_destinations"][0]["path"],
         "config.actions[0]"
@@ -420,17 +430,7 @@ async fn a_failing_destination_does_not_hold_back_the_others_nor_a_restart_repea
     )
     .await;
     assert_eq!(h.status(&grouped).await["paused_destinations"], json!([]));
-    let events: Vec<Value> = (5..11)
-        .map(|g| json!({"input": format!("g{g}"), "error": "boom"}))
-        .collect();
-    h.insert(&project, json!(events)).await;
-    let status = h
-        .wait_for_status(&grouped, "the second destination paused", |s| {
-            s["paused_destinations"]
-                .as_array()
-                .is_some_and(|p| !p.is_empty())
-        })
-        .await;
+    let status = fail_new_groups(&h, &project, &grouped, 5..11).await;
     assert_eq!(
         status["paused_destinations"][0]["path"],
         "config.actions[1]"
