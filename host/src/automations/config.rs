@@ -270,11 +270,6 @@ impl AutomationConfig {
         }
     }
 
-    /// The destination a delivery with `action_index` goes to.
-    pub fn action_at(&self, index: Option<i32>) -> Option<ActionAt<'_>> {
-        self.actions().into_iter().find(|a| a.index == index)
-    }
-
     /// The config as the API shows it: [`AutomationConfig::to_json`] with
     /// the automation's `status`.
     pub fn to_json_with_status(&self, status: AutomationStatus) -> Value {

@@ -234,7 +234,13 @@ async fn send(
             ));
         }
     };
-    let Some(at) = config.action_at(delivery.action_index) else {
+    let actions = config.actions();
+    let scope = if actions.len() > 1 {
+        PauseScope::Destination
+    } else {
+        PauseScope::Automation
+    };
+    let Some(at) = actions.iter().find(|a| a.index == delivery.action_index) else {
         return Ok((
             "unknown".into(),
             AttemptOutcome::Failed {
@@ -248,11 +254,6 @@ async fn send(
         ));
     };
     let action = at.action;
-    let scope = if config.actions().len() > 1 {
-        PauseScope::Destination
-    } else {
-        PauseScope::Automation
-    };
     let request = AlertRequest {
         event_id: delivery.id.clone(),
         event_type: delivery.event_type.clone(),

@@ -118,28 +118,29 @@ pub fn step_all(
         .iter()
         .map(|r| (group_key(r.group.as_ref()), r))
         .collect();
-    let mut seen: Vec<(Option<Map<String, Value>>, Observation)> = calculated.groups.clone();
-    // Groups seen before and missing now have no data; an alert that has
-    // never seen a row starts as one ungrouped group without data.
-    let missing: Vec<_> = {
-        let present: std::collections::HashSet<String> =
-            seen.iter().map(|(g, _)| group_key(g.as_ref())).collect();
-        previous
-            .iter()
-            .filter(|r| !present.contains(&group_key(r.group.as_ref())))
-            .map(|r| (r.group.clone(), Observation::NoData))
-            .collect()
-    };
-    seen.extend(missing);
-    if seen.is_empty() {
-        seen.push((None, Observation::NoData));
+    // What this window shows, each group with its record from before; then
+    // the groups seen before and missing now, which have no data. An alert
+    // that has never seen a row starts as one ungrouped group without data.
+    let mut observed: Vec<_> = calculated
+        .groups
+        .iter()
+        .map(|(group, observation)| {
+            let before = known.remove(&group_key(group.as_ref()));
+            (before, group.clone(), *observation)
+        })
+        .collect();
+    observed.extend(previous.iter().filter_map(|r| {
+        let missing = known.remove(&group_key(r.group.as_ref()))?;
+        Some((Some(missing), missing.group.clone(), Observation::NoData))
+    }));
+    if observed.is_empty() {
+        observed.push((None, None, Observation::NoData));
     }
     let mut stepped = Stepped {
-        records: Vec::with_capacity(seen.len()),
+        records: Vec::with_capacity(observed.len()),
         moves: Vec::new(),
     };
-    for (group, observation) in seen {
-        let before = known.remove(&group_key(group.as_ref()));
+    for (before, group, observation) in observed {
         let grouped = group.is_some();
         let result = step(policy, before, group.as_ref(), observation, now, grouped);
         let Some(record) = result.record else {
@@ -222,10 +223,7 @@ pub(super) async fn evaluate(
     let previous = WindowedState::from_stored(state.windowed.as_ref().map(|j| &j.0));
     let stepped = step_all(config, &previous.groups, &calculated, now);
     let run_id = Uuid::now_v7();
-    for notified in stepped.moves.iter().filter(|m| m.notice.is_some()) {
-        let Some(notice) = notified.notice else {
-            continue;
-        };
+    for (notified, notice) in stepped.moves.iter().filter_map(|m| Some((m, m.notice?))) {
         let condition = &threshold.policy.condition;
         let payload = inner.payloads.windowed(
             ev.project,
